@@ -1,0 +1,1 @@
+"""Train real networks with a candidate backward equation (no search code, no MLflow)."""
