@@ -46,11 +46,12 @@ class Rule:
         self.text = text
         self.inputs = inputs          # raw operands the caller must supply
         self.stochastic = stochastic  # uses noise or dropout (draws from ctx.generator)
-        self._root, self._prelude, self._running = root, prelude, running
+        self._root, self._running = root, running
+        self._prelude = tuple((name, _DERIVED[name]) for name in prelude)
 
     def __call__(self, env: Env, ctx: LayerContext) -> Tensor:
-        for name in self._prelude:
-            env[name] = _DERIVED[name](env, ctx)
+        for name, derive in self._prelude:
+            env[name] = derive(env, ctx)
         for name in self._running:
             ctx.moments(name).update(env[name])
         return self._root(env, ctx)

@@ -53,9 +53,12 @@ class LinearMaps:
     def __init__(self, layer_shape: tuple[int, ...], next_shape: tuple[int, ...]) -> None:
         self.layer_shape = tuple(layer_shape)
         self.next_shape = tuple(next_shape)
+        self._flat = len(self.layer_shape) == 1 and len(self.next_shape) == 1  # dense-to-dense: no reshapes
 
     def down(self, x_next: Tensor, w_t: Tensor) -> Tensor:
         """Next × WeightT → Layer (b_next · W^t)."""
+        if self._flat and w_t.dim() == 2:
+            return x_next @ w_t
         n = x_next.shape[0]
         return (x_next.reshape(n, -1) @ w_t.reshape(w_t.shape[0], -1)).reshape(n, *self.layer_shape)
 

@@ -1,0 +1,74 @@
+"""``evaluate(equation_text, task) -> EvalResult``: parse, compile, build, train. A pure function of its inputs.
+
+Called in worker processes with equation text and a picklable ``TaskSpec``. A bad rule never crashes the caller:
+a malformed equation or an exception inside the rule gives status "error", a NaN gives "diverged". A bad task
+(unknown model or dataset, missing data) raises ``TaskError`` / ``DataError``: those are the user's to fix.
+"""
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+
+import torch
+
+from evaluators.data import Splits, load
+from evaluators.models import ModelError, build_model, install_rule, validate
+from evaluators.task import OPTIMIZERS, SCHEDULES, EvalResult, TaskSpec
+from evaluators.train import train
+from primitives import EquationError, compile, parse
+
+
+class TaskError(ValueError):
+    """A task that cannot run; the one-line message names the field and the fix."""
+
+
+def check_task(task: TaskSpec) -> None:
+    """Raise ``TaskError`` for a task no evaluation could run (checked before any training)."""
+    try:
+        validate(task.model)
+    except ModelError as exc:
+        raise TaskError(str(exc)) from None
+    for name, value, valid in (("optimizer", task.optimizer, OPTIMIZERS), ("schedule", task.schedule, SCHEDULES)):
+        if value not in valid:
+            raise TaskError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    for name in ("lr", "epochs", "batch_size"):
+        if not getattr(task, name) > 0:
+            raise TaskError(f"{name} must be positive, got {getattr(task, name)!r}")
+    if task.weight_decay < 0:
+        raise TaskError(f"weight_decay must be >= 0, got {task.weight_decay!r}")
+    if task.device.startswith("cuda") and not torch.cuda.is_available():
+        raise TaskError(f"device {task.device!r} requested but CUDA is not available here; use --device cpu")
+
+
+@functools.lru_cache(maxsize=4)
+def _splits(dataset: str, root: str | None, split_seed: int, device: str) -> Splits:
+    # Loaded once per worker process: a search trains thousands of candidates on the same data.
+    return load(dataset, seed=split_seed, root=root).to(device)
+
+
+def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
+    """Train ``task``'s model with the backward equation ``equation_text``; fitness is validation accuracy.
+
+    The same text and task give the same result on CPU (every random draw comes from ``task.seed``).
+    ``equation_text=None`` trains with plain autograd (the reference the rules are measured against).
+    """
+    start = time.perf_counter()
+    check_task(task)
+    splits = _splits(task.dataset, task.data_root, task.split_seed, task.device)
+    try:
+        rule = None if equation_text is None else compile(parse(equation_text))
+    except EquationError as exc:
+        return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start, message=str(exc))
+    devices = [torch.device(task.device)] if task.device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):  # leave the caller's global RNG as it was
+        torch.manual_seed(task.seed)
+        try:
+            model = build_model(task.model, splits.input_shape, splits.num_classes).to(task.device)
+            state = install_rule(model, rule, task.seed, splits.num_classes)
+            result = train(model, splits, task, state if rule is not None else None)
+        except Exception as exc:  # a rule that raises is a bad candidate, never a crashed search
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
+                              message=f"{type(exc).__name__}: {exc} (at {where.name})".replace("\n", " "))
+    return EvalResult(**{**result.to_dict(), "wall_time": time.perf_counter() - start})
