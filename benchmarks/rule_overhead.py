@@ -47,8 +47,9 @@ def compare(label: str, task: TaskSpec, splits: Splits, repeats: int) -> float:
         rule.append(epoch_time(task, splits, SEEDS["backprop"]))
     ratios = [r / p for r, p in zip(rule, plain)]
     ratio = statistics.median(ratios)
-    print(f"{label:<34} plain {statistics.median(plain) * 1e3:8.2f} ms/epoch   backprop seed "
-          f"{statistics.median(rule) * 1e3:8.2f} ms/epoch   ratio {ratio:.3f} "
+    # Noise on a shared machine only adds time, so the fastest repeat of each is the cleanest estimate of its cost.
+    print(f"{label:<34} plain {min(plain) * 1e3:8.2f} ms/epoch   backprop seed {min(rule) * 1e3:8.2f} ms/epoch   "
+          f"ratio of best {min(rule) / min(plain):.3f}   median of paired ratios {ratio:.3f} "
           f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.3f}-{statistics.quantiles(ratios, n=4)[2]:.3f})")
     return ratio
 
@@ -61,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats} interleaved repeats; "
           f"target ratio <= 1.10")
-    compare("MLP 64-64-64-10, digits, batch 64", TaskSpec(epochs=5), load("digits"), args.repeats)
+    compare("MLP 64-64-64-10, digits, batch 64", TaskSpec(epochs=10), load("digits"), args.repeats)
     wrn = TaskSpec(epochs=1, batch_size=32).with_(model_arch="wrn", model_depth=10, model_width=1)
     compare("WRN-10-1, 32x32 inputs, batch 32", wrn, random_images(), max(3, args.repeats // 3))
 

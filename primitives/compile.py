@@ -41,13 +41,21 @@ class Rule:
     ``env`` maps raw operand names (``inputs``) to tensors and is extended in place with the derived operands.
     """
 
-    def __init__(self, text: str, root: Closure, inputs: frozenset[str], prelude: tuple[str, ...],
-                 running: tuple[str, ...], stochastic: bool) -> None:
+    def __init__(self, text: str, root: Closure, reads: frozenset[str], running: tuple[str, ...],
+                 stochastic: bool, provided: frozenset[str] = frozenset()) -> None:
         self.text = text
-        self.inputs = inputs          # raw operands the caller must supply
+        self.reads = reads            # operands the equation reads directly
+        self.provided = provided      # derived operands the caller supplies itself (see ``given``)
         self.stochastic = stochastic  # uses noise or dropout (draws from ctx.generator)
         self._root, self._running = root, running
+        inputs, prelude = _dependencies(reads, provided)
+        self.inputs = inputs          # raw operands (and provided ones) the caller must supply
         self._prelude = tuple((name, _DERIVED[name]) for name in prelude)
+
+    def given(self, provided: frozenset[str]) -> "Rule":
+        """The same rule for a caller that supplies the derived operands in ``provided`` itself (a trainer gets
+        ``g`` from autograd for free): those are neither recomputed nor their own inputs asked for."""
+        return Rule(self.text, self._root, self.reads, self._running, self.stochastic, frozenset(provided))
 
     def __call__(self, env: Env, ctx: LayerContext) -> Tensor:
         for name, derive in self._prelude:
@@ -97,8 +105,9 @@ def _closure(node: Node, used: set[str], stochastic: list[bool]) -> Closure:
     return lambda v, c: impl2(x(v, c), y(v, c), c)
 
 
-def _dependencies(names: set[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Raw inputs and the derived operands in computation order."""
+def _dependencies(names: frozenset[str], provided: frozenset[str] = frozenset()
+                  ) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Raw inputs (given what the caller provides) and the derived operands in computation order."""
     order: list[str] = []
     raw: set[str] = set()
 
@@ -106,7 +115,7 @@ def _dependencies(names: set[str]) -> tuple[frozenset[str], tuple[str, ...]]:
         op = OPERANDS[name]
         if op.form:
             visit(op.base)
-        elif op.derived_from:
+        elif op.derived_from and name not in provided:
             for dep in op.derived_from:
                 visit(dep)
             if name not in order:
@@ -126,7 +135,6 @@ def compile_equation(equation: list | str) -> Rule:
     used: set[str] = set()
     stochastic = [False]
     root = _closure(nested(eq), used, stochastic)
-    inputs, prelude = _dependencies(used)
     running = tuple(sorted({OPERANDS[n].base for n in used if OPERANDS[n].form}))
-    return Rule(format_equation(eq), root, inputs, prelude, running, stochastic[0])
+    return Rule(format_equation(eq), root, frozenset(used), running, stochastic[0])
 

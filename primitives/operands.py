@@ -42,9 +42,10 @@ _BASE = (
     Operand("bL", Out, "b^{p}_{L}", "backward value at the output layer's pre-activation (from the loss)"),
     Operand("W", Weight, "W", "weights between layers i and i+1 (maps b_next down: b_next · W^t)"),
     Operand("sgnW", Weight, r"\operatorname{sgn}(W)", "sign of W", derived_from=("W",)),
-    Operand("R", Weight, "R", "fixed Gaussian matrix shaped like W, N(0, 1/fan_in of the down map)"),
-    Operand("S", Weight, "S", "fixed Bernoulli(0.5) sign matrix shaped like W, values ±1/sqrt(fan_in)"),
-    Operand("RL", Feedback, "R_{L}", "fixed Gaussian matrix from the output to layer i (the DFA matrix), N(0, 1/d_L)"),
+    # The trainer draws R, S and RL once per network and keeps them fixed; evaluators scales them like W's init.
+    Operand("R", Weight, "R", "fixed Gaussian matrix shaped like W"),
+    Operand("S", Weight, "S", "fixed Bernoulli(0.5) sign matrix shaped like W (entries ±s)"),
+    Operand("RL", Feedback, "R_{L}", "fixed Gaussian matrix from the output to layer i (the DFA matrix)"),
 )
 
 _RUNNING_LATEX = {"mhat": r"\hat{m}(%s)", "shat": r"\hat{s}(%s)", "bn": r"\operatorname{bn}(%s)"}

@@ -38,7 +38,7 @@ def test_backprop_seed_gives_autograds_parameter_gradients(arch, seed_name):
 def test_a_different_rule_changes_the_gradients():
     plain, fro = gradients("mlp", None), gradients("mlp", SEEDS["backprop_fro"])
     assert not torch.allclose(plain["first.weight"], fro["first.weight"])
-    torch.testing.assert_close(plain["chain.links.1.op.weight"], fro["chain.links.1.op.weight"])  # top: from loss
+    torch.testing.assert_close(plain["chain.1.op.weight"], fro["chain.1.op.weight"])  # top layer: from the loss
 
 
 @pytest.mark.parametrize("rule_name", ["fa", "dfa"])
