@@ -2,7 +2,8 @@
 
 Derivatives match autograd's own masks at the kinks, so the backprop seed equals autograd exactly. The hard
 thresholds (``sign``, ``qrelu``; Friesen & Domingos 2018) have derivative zero almost everywhere: backprop cannot
-train them, which is why FTPROP-MB's rules exist.
+train them, which is why FTPROP-MB's rules exist. ``sign_<rule>`` and ``qrelu_<rule>`` (e.g. ``sign_ftp_sh``) are
+the same forwards with an FTPROP-MB rule as their autograd backward (``evaluators.ftprop``, the direct route).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from evaluators.ftprop import RULES, sign11, staircase3, target_prop
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -19,16 +22,6 @@ class Activation:
     fn: Callable[[Tensor], Tensor]                   # forward, differentiable by autograd where it has a gradient
     derivative: Callable[[Tensor, Tensor], Tensor]   # (hp, h) -> dh/dhp, as the dact operand
     hard_threshold: bool = False
-
-
-def sign11(z: Tensor) -> Tensor:
-    """FTPROP's step11: +1 for z > 0, else -1 (so sign(0) = -1)."""
-    return torch.where(z > 0, 1.0, -1.0).to(z.dtype)
-
-
-def staircase3(z: Tensor) -> Tensor:
-    """FTPROP's 2-bit qReLU (staircase3): min(max(ceil(2z), 0), 3)/3, levels {0, 1/3, 2/3, 1}, thresholds 0, 0.5, 1."""
-    return torch.clamp(torch.ceil(2.0 * z), 0.0, 3.0) / 3.0
 
 
 def _zero(hp: Tensor, h: Tensor) -> Tensor:
@@ -45,3 +38,9 @@ ACTIVATIONS: dict[str, Activation] = {
     "sign": Activation("sign", sign11, _zero, hard_threshold=True),
     "qrelu": Activation("qrelu", staircase3, _zero, hard_threshold=True),
 }
+# FTPROP-MB's direct route: the hard-threshold forwards with a target-propagation rule as their backward. The
+# dact operand stays the true derivative (zero): with an equation installed, the equation is the backward.
+ACTIVATIONS.update({
+    f"{fwd}_{rule}": Activation(f"{fwd}_{rule}", target_prop(fwd, rule), _zero, hard_threshold=True)
+    for fwd, rules in RULES.items() for rule in rules
+})

@@ -19,7 +19,7 @@ class ModelSpec:
 
     arch: str = "mlp"                       # mlp | convnet | wrn
     widths: tuple[int, ...] = (64, 64)      # two searchable hidden layers: the paper's rules act between layers
-    activation: str = "relu"                # relu | tanh | sigmoid | sat_relu | sign | qrelu
+    activation: str = "relu"                # relu tanh sigmoid sat_relu sign qrelu, sign_<rule>, qrelu_<rule> (FTPROP)
     depth: int = 16                         # WRN depth (16, 28, 10 in the paper)
     width: int = 2                          # WRN widening factor k
 

@@ -18,7 +18,8 @@ def parser() -> OneLineParser:
     p.add_argument("--data-root", help="folder holding cifar-10-batches-py/ (cifar10)")
     p.add_argument("--model", default=None, help="mlp (default), convnet or wrn")
     p.add_argument("--widths", default=None, help="MLP hidden widths, comma-separated (default 64,64)")
-    p.add_argument("--activation", default=None, help="relu (default), tanh, sigmoid, sat_relu, sign, qrelu")
+    p.add_argument("--activation", default=None, help="relu (default), tanh, sigmoid, sat_relu, sign, qrelu, or "
+                   "sign_<rule>/qrelu_<rule> with an FTPROP-MB backward (sign_ftp_sh, sign_sste, ...)")
     p.add_argument("--depth", type=int, default=None, help="WRN depth (default 16)")
     p.add_argument("--width", type=int, default=None, help="WRN widening factor (default 2)")
     p.add_argument("--optimizer", default=None, help="sgd (default), momentum or adam")

@@ -9,6 +9,7 @@ from torch import nn
 
 from evaluators.activations import ACTIVATIONS
 from evaluators.models.convnet import ConvNet
+from evaluators.models.ftprop_convnets import CONVNET8_GEOMETRY, ConvNet4, ConvNet8
 from evaluators.models.mlp import MLP
 from evaluators.models.wrn import WideResNet
 from evaluators.rule_link import Link, NetworkState
@@ -45,16 +46,27 @@ def _conv(build: Callable[[tuple[int, int, int]], nn.Module], input_shape: tuple
     return net if len(input_shape) == 3 else _AsImage(shape, net)
 
 
+def _convnet8(shape: tuple[int, int, int], n_classes: int, act) -> nn.Module:
+    if shape[1] != shape[2] or shape[1] not in CONVNET8_GEOMETRY:
+        sizes = " or ".join(f"{s}x{s}" for s in CONVNET8_GEOMETRY)
+        raise ModelError(f"convnet8 needs {sizes} images (as the official code); got {shape[1]}x{shape[2]}: "
+                         f"use --model convnet4 for other sizes")
+    return ConvNet8(shape, n_classes, act)
+
+
 def _builders() -> dict[str, Callable[[ModelSpec, tuple[int, ...], int], nn.Module]]:
     act = lambda spec: ACTIVATIONS[spec.activation]  # noqa: E731
     return {
         "mlp": lambda s, shape, k: MLP(int(torch.tensor(shape).prod()), s.widths, k, act(s)),
         "convnet": lambda s, shape, k: _conv(lambda sh: ConvNet(sh, k, act(s)), shape),
         "wrn": lambda s, shape, k: _conv(lambda sh: WideResNet(s.depth, s.width, sh[0], k, act(s)), shape),
+        # FTPROP-MB's CIFAR-10 nets (evaluators/models/ftprop_convnets.py)
+        "convnet4": lambda s, shape, k: _conv(lambda sh: ConvNet4(sh, k, act(s)), shape),
+        "convnet8": lambda s, shape, k: _conv(lambda sh: _convnet8(sh, k, act(s)), shape),
     }
 
 
-ARCHS = ("mlp", "convnet", "wrn")
+ARCHS = ("mlp", "convnet", "wrn", "convnet4", "convnet8")
 
 
 def validate(spec: ModelSpec) -> None:
