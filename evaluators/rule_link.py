@@ -1,11 +1,14 @@
 """Rule-driven backward. A ``Link`` is searchable layer i's activation followed by layer i+1's linear map.
 
-The pre-activation passes through ``_RuleGate``, an identity ``autograd.Function`` whose backward is the rule: it
-receives the standard value ``g`` that autograd's own (C++) backward delivers there, and returns the rule's value,
-which propagates further down through ordinary autograd. So ``g`` (and, with a hook on h_i, ``gh``) cost nothing
-extra, and layer i+1's weight gradient is autograd's, formed from the arriving ``b_next`` with the standard local
-Jacobian (ΔW = b ∂h^p/∂W, Backprop Evolution §2). Pooling, batch norm, residual additions, other consumers of the
-pre-activation and the input layer keep standard gradients.
+The forward is ordinary autograd; a gradient hook on layer i's pre-activation replaces the standard value ``g`` that
+autograd delivers there with the rule's value, which then propagates further down through ordinary autograd. So
+``g`` (and, with a hook on h_i, ``gh``) come from autograd's own backward at no extra cost, and layer i+1's weight
+gradient is autograd's, formed from the arriving ``b_next`` with the standard local Jacobian (ΔW = b ∂h^p/∂W,
+Backprop Evolution §2). Pooling, batch norm, residual additions and the input layer keep standard gradients.
+
+Why a hook rather than an ``autograd.Function``: the hook body is the same plain tensor math, but the engine calls
+a tensor hook directly, while a Function's backward goes through a Python wrapper, and on small networks that
+per-layer cost is the overhead (digits MLP: 1.09 against 1.15 for an identity Function gate; rule_overhead.py).
 """
 from __future__ import annotations
 
@@ -42,36 +45,16 @@ _PER_STEP = {
 }
 
 
-class _RuleGate(torch.autograd.Function):
-    """Identity forward on hp; the backward replaces the arriving ``g`` with the link's rule value."""
-
-    @staticmethod
-    def forward(ctx, hp: Tensor, link: "Link") -> Tensor:
-        ctx.save_for_backward(hp)
-        ctx.link = link
-        return hp.view_as(hp)
-
-    @staticmethod
-    def backward(ctx, g: Tensor):
-        (hp,) = ctx.saved_tensors
-        link: Link = ctx.link
-        h = link.h
-        env = link.static.copy()
-        env["hp"], env["h"], env["g"] = hp, h, g
-        for name, get in link.per_step:
-            env[name] = get(link, hp, h)
-        # No finiteness check per layer: a NaN or Inf here enters the weight gradient of the layer below, so the
-        # next step's loss is non-finite and the trainer stops the run then.
-        return link.rule(env, link.context or link.make_context(hp)), None
-
-
 class Link(nn.Module):
     """Activation of searchable layer i, then layer i+1's ``nn.Linear`` or ``nn.Conv2d`` (after a flatten if asked).
     Without a rule it is plain autograd: the same module is its own baseline."""
 
-    def __init__(self, act: Activation, op: nn.Linear | nn.Conv2d, flatten: bool = False) -> None:
+    def __init__(self, act: Activation, op: nn.Linear | nn.Conv2d, flatten: bool = False,
+                 shared_input: bool = False) -> None:
+        """``shared_input``: hp also feeds other modules (a WRN projection shortcut); the rule then replaces only
+        this link's share of hp's gradient, and the other paths keep their standard gradients."""
         super().__init__()
-        self.act, self.op, self.flatten = act, op, flatten
+        self.act, self.op, self.flatten, self.shared_input = act, op, flatten, shared_input
         self.conv = isinstance(op, nn.Conv2d)
         self.derivative = act.derivative
         self.rule: Rule | None = None
@@ -81,25 +64,31 @@ class Link(nn.Module):
         self.context: LayerContext | None = None
         self.capture = False                 # the rule reads b_next or hp_next: keep them from this step
         self.capture_gh = False
-        self.h = self.gh = self.b_next = self.hp_next = None   # this step's values, for the backward
+        self.gh = self.b_next = self.hp_next = None   # this step's values, for the hooks
+        self.step: dict[str, Tensor] = {}   # hp, h of this step (a plain dict: nn.Module.__setattr__ is slow)
         self._next_shape: tuple[int, ...] = ()
         self._noise_seed = self._feedback_seed = self.n_out = 0
 
     def forward(self, hp: Tensor) -> Tensor:
-        ruled = self.rule is not None and hp.requires_grad
-        h = self.act.fn(_RuleGate.apply(hp, self) if ruled else hp)
+        if self.rule is None or not hp.requires_grad:
+            h = self.act.fn(hp)
+            return self.op(h.flatten(1) if self.flatten else h)
+        if self.shared_input:
+            hp = hp.view_as(hp)              # a node of its own: its gradient is this link's share only
+        h = self.act.fn(hp)
         out = self.op(h.flatten(1) if self.flatten else h)
-        if ruled:
-            self.h = h                       # this step's h, read by the gate's backward
-            if self.capture_gh:
-                h.register_hook(self._catch_gh)
-            if self.capture or not self._next_shape:
-                self._next_shape = tuple(out.shape[1:])
-                self.hp_next = out
-                if self.capture:
-                    # A pre-hook of out's node runs after out's tensor hooks, one of which may be the rule of the
-                    # layer above replacing the gradient: b_next is the searched value, as the paper defines it.
-                    out.grad_fn.register_prehook(self._catch_b_next)
+        step = self.step
+        step["hp"], step["h"] = hp, h
+        hp.register_hook(self._rule_hook)
+        if self.capture_gh:
+            h.register_hook(self._catch_gh)
+        if self.capture or not self._next_shape:
+            self._next_shape = tuple(out.shape[1:])
+            self.hp_next = out
+            if self.capture:
+                # A pre-hook of out's node runs after out's tensor hooks, one of which may be the rule of the layer
+                # above replacing the gradient: b_next is the searched value, as the paper defines it.
+                out.grad_fn.register_prehook(self._catch_b_next)
         return out
 
     def _catch_b_next(self, grad_outputs: tuple[Tensor, ...]) -> None:
@@ -108,6 +97,16 @@ class Link(nn.Module):
     def _catch_gh(self, grad: Tensor) -> None:
         self.gh = grad
 
+    def _rule_hook(self, g: Tensor) -> Tensor:
+        step = self.step
+        hp, h = step["hp"], step["h"]
+        env = self.static.copy()
+        env["hp"], env["h"], env["g"] = hp, h, g
+        for name, get in self.per_step:
+            env[name] = get(self, hp, h)
+        # No finiteness check per layer: a NaN or Inf here enters the weight gradient of the layer below, so the
+        # next step's loss is non-finite and the trainer stops the run then.
+        return self.rule(env, self.context or self.make_context(hp))
 
     def install(self, rule: Rule | None, state: NetworkState, generator: torch.Generator, n_out: int) -> None:
         """Use ``rule`` for this layer's backward (None: plain autograd). Fixed random matrices come from

@@ -18,7 +18,8 @@ class Block(nn.Module):
         self.act = act
         self.bn1 = nn.BatchNorm2d(c_in)
         self.shortcut = None if c_in == c_out and stride == 1 else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
-        self.link1 = Chain(Link(act, nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)))
+        self.link1 = Chain(Link(act, nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+                                shared_input=self.shortcut is not None))
         self.bn2 = nn.BatchNorm2d(c_out)
         self.link2 = Chain(Link(act, nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)))
 
