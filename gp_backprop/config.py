@@ -1,0 +1,317 @@
+"""The search's configuration: frozen dataclasses in small groups, layered defaults -> preset -> TOML -> flags.
+
+Every user mistake becomes one ``ConfigError`` line that names the setting and the fix (STYLE §9); the defaults are
+the embedded digits search, sized to finish 5,000 evaluations within 10 minutes on 2 cores (issue 5).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+import re
+import tomllib
+import types
+import typing
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from evaluators.task import TaskSpec
+
+__all__ = ["ConfigError", "SpaceConfig", "BudgetConfig", "EvaluationConfig", "ParallelConfig", "TrackingConfig",
+           "SearchConfig", "build", "load_toml", "parse_duration", "flatten", "search_identity"]
+
+
+class ConfigError(ValueError):
+    """A configuration value a user gave is wrong; the message is one line with the fix."""
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """What is searched and how candidates are proposed (paper §3.2, reference §2)."""
+
+    hard_threshold: bool = False        # add FTPROP-MB's functions (tanh, sech2, windows); on in preset ftprop-sign
+    form: str = "paper"                 # random initial equations in the paper's f(u1(op1), u2(op2)) form
+    init: str = "random"                # "random" (the paper) or "seeds:backprop,fa" (named seeds, then their mutants)
+    population: int = 100               # N: size of the initial population and of the top-N pool. The paper's 1000
+    #                                     suits 500 workers for days; 5,000 evaluations need a pool that turns over
+    #                                     several times (50 rounds of N) so selection has time to act
+    p_top: float = 0.7                  # p: parent from the top N with this probability, else from the rest (paper)
+    k_weights: tuple[float, ...] = (1.0,)  # P(k = 1, 2, ...) mutations per child; the paper always used k = 1
+    selection: str = "top_n"            # top_n (the paper) | tournament (DEAP selTournament)
+    tournament_size: int = 7            # for selection = tournament; DEAP examples' usual 3-7
+    reference: str = "backprop"         # seed trained first in every search: the baseline line in plot and summary
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """When the search stops (the first of the two)."""
+
+    max_evals: int = 5000               # trainings, cache hits not counted; ~8 min on 2 cores with the digits task
+    time_budget: float = 0.0            # seconds of wall time over all resumes; 0 = no limit ("10m", "2h" accepted)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How one candidate is trained (the task itself is ``SearchConfig.task``)."""
+
+    timeout: float = 60.0               # seconds per candidate, then status "timeout"; digits takes ~0.2 s; 0 = none
+    function: str = "evaluators:evaluate"  # module:function(text, task) -> EvalResult, run in the workers
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """Where candidates are trained."""
+
+    backend: str = "loky"               # loky (local processes, via joblib) | dask (distributed)
+    workers: int = 0                    # loky processes / LocalCluster workers; 0 = one per CPU core
+    scheduler: str = ""                 # dask scheduler address tcp://HOST:PORT; empty = start a LocalCluster
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """What is recorded, and where."""
+
+    enabled: bool = True
+    uri: str = "sqlite:///mlruns/mlflow.db"  # sqlite, not MLflow's file store (deprecated, refused without an env var)
+    artifacts: str = "mlruns/artifacts"      # artifact root for a new experiment on a local sqlite store
+    hall_of_fame: int = 20              # K equations in hall_of_fame.csv and the summary (the paper reran its top 100)
+    checkpoint_dir: str = "mlruns/searches"  # <dir>/<name>/checkpoint.json and journal.jsonl
+    checkpoint_every: float = 5.0       # seconds between snapshots; every result is also journaled at once
+    artifacts_every: float = 600.0      # seconds between hall-of-fame/plot uploads during long searches
+    metrics_every: float = 2.0          # seconds between the parent run's progress metrics
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One search. ``seed`` drives the controller's proposals; every candidate trains with ``task.seed``."""
+
+    name: str = "digits"                # MLflow experiment and checkpoint folder
+    seed: int = 0
+    preset: str = "default"
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    task: TaskSpec = field(default_factory=TaskSpec)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.tracking.checkpoint_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DURATIONS = {"budget.time_budget", "evaluation.timeout", "tracking.checkpoint_every", "tracking.artifacts_every",
+             "tracking.metrics_every"}
+BACKENDS = ("loky", "dask")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string such as ``90``, ``90s``, ``10m``, ``2h``."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", str(value))
+    if not m:
+        raise ValueError(value)
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def _hint(word: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(sorted(options))}"
+
+
+def _coerce(value: Any, hint: Any, where: str, src: str) -> Any:
+    """``value`` converted to the annotated type, or a one-line error naming ``where`` and the expected type."""
+    if where in DURATIONS:
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ConfigError(f"{src}: {where} = {value!r} is not a duration; use seconds or e.g. '90s', '10m', '2h'")
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):   # str | None
+        if value is None or value == "":
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        seq = value if isinstance(value, (list, tuple)) else str(value).split(",") if isinstance(value, str) else None
+        if seq is None:
+            raise ConfigError(f"{src}: {where} = {value!r} must be a list, e.g. {where.split('.')[-1]} = [1, 2]")
+        return tuple(_coerce(v.strip() if isinstance(v, str) else v, item, where, src) for v in seq)
+    ok = {bool: isinstance(value, bool), int: isinstance(value, int) and not isinstance(value, bool),
+          float: isinstance(value, (int, float)) and not isinstance(value, bool), str: isinstance(value, str)}
+    if hint in ok and not ok[hint] and isinstance(value, str) and hint is not str:
+        try:  # CLI strings: "3", "0.5", "true"
+            value = {"true": True, "false": False}[value.lower()] if hint is bool else hint(value)
+            ok[hint] = True
+        except (KeyError, ValueError):
+            pass
+    if hint in ok and not ok[hint]:
+        raise ConfigError(f"{src}: {where} = {value!r} must be {hint.__name__}")
+    return float(value) if hint is float else value
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any], src: str, prefix: str = "",
+          schema_cls: type = SearchConfig) -> dict[str, Any]:
+    """``base`` (a nested dict of a dataclass) with ``overrides`` applied; unknown keys and wrong types raise."""
+    out = dict(base)
+    hints = typing.get_type_hints(schema_cls)
+    for k, v in overrides.items():
+        where = f"{prefix}{k}"
+        if k not in hints:
+            raise ConfigError(f"{src}: unknown key {where!r}{_hint(k, hints)}")
+        hint = hints[k]
+        if is_dataclass(hint):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{src}: {where} is a section; write [{where}] with keys under it")
+            out[k] = merge(out[k], v, src, f"{where}.", hint)
+        else:
+            out[k] = _coerce(v, hint, where, src)
+    return out
+
+
+def dotted(pairs: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` (CLI flags and ``--set`` name settings by their dotted path)."""
+    out: dict[str, Any] = {}
+    for path, v in pairs.items():
+        *parents, last = path.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {path}: {p!r} is a value, not a section")
+        node[last] = v
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file; give the path of a TOML file")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc}); see README 'Searching' for the layout")
+
+
+def build(layers: list[tuple[str, dict[str, Any]]], base: dict[str, Any] | None = None) -> SearchConfig:
+    """Apply each (source, nested overrides) layer over the defaults, or over ``base`` (a checkpoint's config),
+    then validate."""
+    d = SearchConfig().to_dict()
+    for src, layer in ([("checkpoint", base)] if base is not None else []) + layers:
+        d = merge(d, layer, src)
+    cfg = SearchConfig(
+        name=d["name"], seed=d["seed"], preset=d["preset"],
+        space=SpaceConfig(**d["space"]), budget=BudgetConfig(**d["budget"]), task=TaskSpec.from_dict(d["task"]),
+        evaluation=EvaluationConfig(**d["evaluation"]), parallel=ParallelConfig(**d["parallel"]),
+        tracking=TrackingConfig(**d["tracking"]))
+    validate(cfg)
+    return cfg
+
+
+def _need(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def init_seeds(init: str) -> list[str]:
+    """Seed names of ``space.init`` ("random" -> [])."""
+    return [] if init == "random" else [s.strip() for s in init.split(":", 1)[1].split(",") if s.strip()]
+
+
+def validate(cfg: SearchConfig) -> None:
+    """Range and name checks that types cannot express; each failure says which setting and what to write."""
+    from primitives import SEEDS, default_pset, parse
+    from primitives.generate import FORMS
+    from primitives.seeds import HARD_THRESHOLD_SEEDS
+
+    from gp_backprop.selection import SELECTIONS
+
+    s, b, e, p, t = cfg.space, cfg.budget, cfg.evaluation, cfg.parallel, cfg.tracking
+    _need(bool(re.fullmatch(r"[A-Za-z0-9._-]+", cfg.name)),
+          f"name {cfg.name!r} may hold only letters, digits, '.', '_' and '-' (it names a folder); "
+          "e.g. --name digits-2")
+    _need(cfg.seed >= 0, f"seed = {cfg.seed} must be >= 0")
+    _need(s.population >= 1, f"space.population = {s.population} must be >= 1 (the paper used 1000)")
+    _need(0.0 <= s.p_top <= 1.0, f"space.p_top = {s.p_top} must be a probability in [0, 1] (the paper used 0.7)")
+    _need(bool(s.k_weights) and all(w >= 0 and math.isfinite(w) for w in s.k_weights) and sum(s.k_weights) > 0,
+          f"space.k_weights = {list(s.k_weights)} must be non-negative weights of k = 1, 2, ... with a positive sum,"
+          " e.g. [1.0] (always one mutation, the paper) or [0.7, 0.3]")
+    _need(s.selection in SELECTIONS, f"space.selection = {s.selection!r} is unknown{_hint(s.selection, SELECTIONS)}")
+    _need(s.tournament_size >= 1, f"space.tournament_size = {s.tournament_size} must be >= 1")
+    _need(s.form in FORMS, f"space.form = {s.form!r} is unknown{_hint(s.form, FORMS)}")
+    _need(s.init == "random" or s.init.startswith("seeds:"),
+          f"space.init = {s.init!r} must be 'random' or 'seeds:NAME,NAME,...', e.g. --init seeds:backprop,fa")
+    names = init_seeds(s.init) + [s.reference]
+    _need(s.init == "random" or bool(init_seeds(s.init)),
+          "space.init = 'seeds:' names no seed; e.g. --init seeds:backprop,fa")
+    for name in names:
+        where = "space.reference" if name == s.reference else "space.init"
+        _need(name in SEEDS, f"{where}: unknown seed {name!r}{_hint(name, SEEDS)}")
+        _need(s.hard_threshold or name not in HARD_THRESHOLD_SEEDS,
+              f"{where}: seed {name!r} needs the hard-threshold functions; set space.hard_threshold = true"
+              " (or use --preset ftprop-sign)")
+        parse(SEEDS[name], default_pset(s.hard_threshold))
+    _need(b.max_evals >= 1, f"budget.max_evals = {b.max_evals} must be >= 1")
+    _need(b.time_budget >= 0, f"budget.time_budget = {b.time_budget} must be >= 0 (0 = no limit)")
+    _need(e.timeout >= 0, f"evaluation.timeout = {e.timeout} must be >= 0 seconds (0 = none)")
+    _check_function(e.function)
+    _check_task(cfg.task)
+    _need(p.backend in BACKENDS, f"parallel.backend = {p.backend!r} is unknown{_hint(p.backend, BACKENDS)}")
+    _need(p.workers >= 0, f"parallel.workers = {p.workers} must be >= 0 (0 = one per CPU core)")
+    _need(not p.scheduler or p.backend == "dask",
+          f"parallel.scheduler = {p.scheduler!r} needs --backend dask (loky runs on this machine only)")
+    _need(not p.scheduler or bool(re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://\S+", p.scheduler)),
+          f"parallel.scheduler = {p.scheduler!r} is not a Dask address; e.g. --scheduler tcp://10.0.0.5:8786")
+    _need(bool(t.uri), "tracking.uri is empty; e.g. sqlite:///mlruns/mlflow.db or http://127.0.0.1:5000")
+    _need("://" in t.uri and not t.uri.startswith("file:"),
+          f"tracking.uri = {t.uri!r} is MLflow's file store, which MLflow refuses; use sqlite:///mlruns/mlflow.db")
+    _need(t.hall_of_fame >= 1, f"tracking.hall_of_fame = {t.hall_of_fame} must be >= 1")
+    for k in ("checkpoint_every", "artifacts_every", "metrics_every"):
+        _need(getattr(t, k) >= 0, f"tracking.{k} = {getattr(t, k)} must be >= 0 seconds")
+
+
+def _check_function(spec: str) -> None:
+    mod, _, attr = spec.partition(":")
+    _need(bool(mod and attr), f"evaluation.function = {spec!r} must be 'module:function', e.g. 'evaluators:evaluate'")
+    try:
+        fn = getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"evaluation.function = {spec!r} cannot be imported ({exc}); check the module and name")
+    _need(callable(fn), f"evaluation.function = {spec!r} is not callable")
+
+
+def _check_task(task: TaskSpec) -> None:
+    from evaluators import DATASETS, TaskError, check_task
+
+    _need(task.dataset in DATASETS, f"task.dataset = {task.dataset!r} is unknown{_hint(task.dataset, DATASETS)}")
+    try:
+        check_task(task)  # the evaluators' own rules (model, optimizer, schedule, device)
+    except TaskError as exc:
+        raise ConfigError(f"[task]: {exc}") from None
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted keys to strings, for MLflow params and error messages."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    return out
+
+
+def search_identity(cfg: SearchConfig) -> dict[str, str]:
+    """The settings a resumed search must keep: they decide which candidates are proposed and how they train."""
+    d = cfg.to_dict()
+    return flatten({"seed": d["seed"], "space": d["space"], "task": d["task"],
+                    "evaluation": {"function": d["evaluation"]["function"]}})

@@ -1,0 +1,225 @@
+"""The evolutionary controller of Backprop Evolution (Alber et al. 2018, §3.2; reference §2), ask/tell style.
+
+``propose()`` returns the next candidate to train and ``tell()`` takes its result back. All randomness comes from the
+controller's own ``random.Random``, and the whole state round-trips through JSON (``state()``/``from_state``), so a
+search is reproducible from its seed and a resumed search continues exactly where it stopped (STYLE §8).
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import primitives as P
+from evaluators.task import STATUSES, EvalResult
+
+from gp_backprop.config import SpaceConfig, init_seeds
+from gp_backprop.selection import SELECTIONS
+
+__all__ = ["Candidate", "Entry", "Controller"]
+
+MAX_TRIES = 100          # infeasible mutants of one parent before another parent is picked
+MAX_DUPLICATES = 10_000  # cache hits in a row before the controller gives up proposing (the space is exhausted)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An equation to train. Only ``text`` (with the task) goes to a worker."""
+
+    cid: int                 # proposal number among trained candidates, from 0
+    text: str
+    key: str                 # primitives.key: equal keys compute the same function
+    parent: str = ""         # parent's key; "" for the initial population
+    origin: str = "mutation"  # reference | random | seed:NAME | mutation
+    mutation: str = ""       # what changed, e.g. "2: add -> sub"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A trained candidate in the population."""
+
+    index: int               # evaluation number, in the order results came back, from 0
+    cand: Candidate
+    result: EvalResult
+    busy: float = 0.0        # seconds the worker spent inside the evaluation function
+    t: float = 0.0           # seconds since the search started, when the result came back
+    at: float = 0.0          # wall-clock time (epoch seconds) when the result came back
+
+    @property
+    def fitness(self) -> float:
+        return self.result.fitness
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "cand": asdict(self.cand), "result": self.result.to_dict(),
+                "busy": self.busy, "t": self.t, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Entry":
+        return cls(d["index"], Candidate(**d["cand"]), EvalResult.from_dict(d["result"]), d["busy"], d["t"], d["at"])
+
+
+def sanitize(result: EvalResult) -> EvalResult:
+    """A result the population can rank: a known status, and a finite accuracy (else diverged, fitness 0)."""
+    if result.status not in STATUSES:
+        return replace(result, status="error", val_acc=0.0, message=f"unknown status {result.status!r}")
+    if not (math.isfinite(result.val_acc) and math.isfinite(result.test_acc)):
+        return replace(result, status="diverged", val_acc=0.0, test_acc=0.0,
+                       message=result.message or "non-finite accuracy")
+    return result
+
+
+def describe(parent: list, child: list) -> str:
+    """The components a mutation swapped, by position in prefix order (mutation keeps the tree's shape)."""
+    def name(node: Any) -> str:
+        return node.name.split(":", 1)[0]
+    return "; ".join(f"{i}: {name(a)} -> {name(b)}" for i, (a, b) in enumerate(zip(parent, child)) if a.name != b.name)
+
+
+class Controller:
+    """Proposes candidates (initial population first, then mutants of selected parents) and keeps the population."""
+
+    def __init__(self, space: SpaceConfig, seed: int) -> None:
+        self.space = space
+        self.pset = P.default_pset(space.hard_threshold)
+        self.select = SELECTIONS[space.selection]
+        self.k_options = list(range(1, len(space.k_weights) + 1))
+        self.rng = random.Random(seed)
+        self.population: list[Entry] = []       # completion order
+        self.ranked: list[Entry] = []           # best first; ties broken by evaluation order
+        self.known: dict[str, Entry] = {}       # key -> entry
+        self.inflight: dict[int, Candidate] = {}
+        self.inflight_keys: set[str] = set()
+        self.hits: dict[str, int] = {}          # key -> times proposed again (cache hits)
+        self.next_cid = 0
+        self.proposals = 0
+        self.init_made = 0
+        seeds = init_seeds(space.init)
+        self.seeds = [space.reference] + [s for s in seeds if s != space.reference]
+        self.reference_key = P.key(P.parse(P.SEEDS[space.reference], self.pset))
+        self._eqs: dict[str, P.Equation] = {}  # key -> parsed equation, so parents are not parsed again
+        self._population_json: list[str] = []
+
+    # ---- proposing ----------------------------------------------------------------------------------------------
+    @property
+    def cache_hits(self) -> int:
+        return self.proposals - self.next_cid
+
+    def propose(self) -> Candidate | None:
+        """The next candidate to train, or None if none can be proposed now (initial population still in flight,
+        or MAX_DUPLICATES cache hits in a row). Duplicates of trained or in-flight keys are counted as cache hits."""
+        for _ in range(MAX_DUPLICATES):
+            if self.init_made < self.space.population:
+                eq, parent, origin, mutation = self._initial()
+                self.init_made += 1
+            elif self.population and (child := self._offspring()) is not None:
+                eq, parent, origin, mutation = child
+            else:
+                return None
+            self.proposals += 1
+            k = P.key(eq)
+            if k in self.known or k in self.inflight_keys:
+                self.hits[k] = self.hits.get(k, 0) + 1
+                continue
+            self._eqs[k] = eq
+            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation)
+            self.next_cid += 1
+            self.inflight[cand.cid] = cand
+            self.inflight_keys.add(k)
+            return cand
+        return None
+
+    def _feasible(self, make: Any) -> P.Equation:
+        while True:  # the paper: infeasible equations are drawn again
+            eq = make()
+            if P.check(eq):
+                return eq
+
+    def _k(self) -> int:
+        return self.rng.choices(self.k_options, weights=self.space.k_weights)[0]
+
+    def _initial(self) -> tuple[P.Equation, str, str, str]:
+        i = self.init_made
+        if i < len(self.seeds) and (i == 0 or self.space.init != "random"):
+            name = self.seeds[i]
+            return P.parse(P.SEEDS[name], self.pset), "", "reference" if i == 0 else f"seed:{name}", ""
+        if self.space.init == "random":
+            return self._feasible(lambda: P.random_equation(self.rng, self.pset, form=self.space.form)), "", \
+                "random", ""
+        # Mutants of the named seeds (the reference only if it was named), round robin.
+        named = self.seeds if self.space.reference in init_seeds(self.space.init) else self.seeds[1:]
+        name = named[(i - len(self.seeds)) % len(named)]
+        seed = P.parse(P.SEEDS[name], self.pset)
+        k = self._k()
+        child = self._feasible(lambda: P.mutate(seed, self.rng, k, pset=self.pset))
+        return child, P.key(seed), f"seed:{name}", describe(seed, child)
+
+    def _offspring(self) -> tuple[P.Equation, str, str, str] | None:
+        for _ in range(MAX_TRIES):
+            parent = self.select(self.rng, self.ranked, self.space)
+            eq = self._eqs.get(parent.cand.key)
+            if eq is None:
+                eq = self._eqs[parent.cand.key] = P.parse(parent.cand.text, self.pset)
+            k = self._k()
+            for _ in range(MAX_TRIES):
+                child = P.mutate(eq, self.rng, k, pset=self.pset)
+                if P.check(child):
+                    return child, parent.cand.key, "mutation", describe(eq, child)
+        return None  # no parent tried has a feasible mutant
+
+    # ---- results ------------------------------------------------------------------------------------------------
+    def tell(self, cid: int, result: EvalResult, busy: float = 0.0, t: float = 0.0, at: float = 0.0) -> Entry:
+        """Record the result of in-flight candidate ``cid``; returns its population entry."""
+        cand = self.inflight.pop(cid)
+        self.inflight_keys.discard(cand.key)
+        entry = Entry(len(self.population), cand, sanitize(result), busy, t, at)
+        self._add(entry)
+        return entry
+
+    def _add(self, entry: Entry, text: str | None = None) -> None:
+        self.population.append(entry)
+        # Entries never change: serialise each once, so a snapshot of thousands costs a string join, not a dump.
+        self._population_json.append(text if text is not None else json.dumps(entry.to_dict(), separators=(",", ":")))
+        self.known[entry.cand.key] = entry
+        bisect.insort(self.ranked, entry, key=lambda e: (-e.fitness, e.index))
+
+    def entry_json(self, index: int) -> str:
+        """Entry ``index`` as JSON text (kept from when it was added)."""
+        return self._population_json[index]
+
+    def best(self) -> Entry | None:
+        return self.ranked[0] if self.ranked else None
+
+    def reference(self) -> Entry | None:
+        return self.known.get(self.reference_key)
+
+    # ---- state --------------------------------------------------------------------------------------------------
+    def state_json(self) -> str:
+        """Everything needed to continue, as JSON text (the RNG state's tuples become lists)."""
+        version, internal, gauss = self.rng.getstate()
+        head = json.dumps({
+            "rng": [version, list(internal), gauss],
+            "next_cid": self.next_cid, "proposals": self.proposals, "init_made": self.init_made,
+            "hits": self.hits, "inflight": [asdict(c) for c in self.inflight.values()],
+        }, separators=(",", ":"))
+        return f'{head[:-1]},"population":[{",".join(self._population_json)}]}}'
+
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.state_json())
+
+    @classmethod
+    def from_state(cls, space: SpaceConfig, seed: int, state: dict[str, Any]) -> "Controller":
+        ctl = cls(space, seed)
+        version, internal, gauss = state["rng"]
+        ctl.rng.setstate((version, tuple(internal), gauss))
+        ctl.next_cid, ctl.proposals, ctl.init_made = state["next_cid"], state["proposals"], state["init_made"]
+        ctl.hits = dict(state["hits"])
+        for d in state["population"]:
+            ctl._add(Entry.from_dict(d))
+        for d in state["inflight"]:
+            cand = Candidate(**d)
+            ctl.inflight[cand.cid] = cand
+            ctl.inflight_keys.add(cand.key)
+        return ctl

@@ -1,0 +1,97 @@
+"""``python -m gp_backprop.reevaluate --search RUN_ID_OR_NAME``: the generalization funnel of Backprop Evolution
+(Table 1): re-train a finished search's top equations and the backprop baseline on fresh seeds in setups A1, A2, A3
+(and B1 for WRN searches), print the table, save it as markdown and CSV, and log it to MLflow under the search."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from gp_backprop.cli import OneLineParser, fail
+
+PROG = "reevaluate"
+
+
+def parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m gp_backprop.reevaluate", allow_abbrev=False,
+                      description="Re-test a search's best equations on bigger models and longer training.")
+    p.add_argument("--search", required=True, help="the search's parent run id, or its name (newest search)")
+    p.add_argument("--top", type=int, default=10, help="how many of the best distinct equations (default 10)")
+    p.add_argument("--setups", default="A1,A2,A3", help="comma-separated: A1 (search setting), A2 (~10x model), "
+                                                         "A3 (5x epochs, cosine), B1 (WRN 10-1, 100 epochs)")
+    p.add_argument("--optimizers", default=None, help="sgd, momentum or sgd,momentum (default: the search's)")
+    p.add_argument("--seeds", type=int, default=5, help="fresh training seeds per equation and setup (default 5)")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU core)")
+    p.add_argument("--backend", default="loky", help="loky (this machine) or dask")
+    p.add_argument("--scheduler", default="", help="Dask scheduler tcp://HOST:PORT (default: a LocalCluster)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per training before status timeout")
+    p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db", help="MLflow store holding the search")
+    p.add_argument("--out", default=None, help="folder for funnel.md, funnel.csv and plots "
+                                               "(default mlruns/funnels/<run id>)")
+    p.add_argument("--no-tracking", action="store_true", help="do not log the funnel to MLflow")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from tqdm import tqdm
+
+    from evaluators import DataError
+    from gp_backprop import funnel, records
+    from gp_backprop.config import ParallelConfig
+    from gp_backprop.parallel import BackendError
+    from gp_backprop.setups import SetupError, fresh_seeds, input_info, setups, task_from_params
+
+    if args.top < 1 or args.seeds < 1:
+        fail(PROG, f"--top and --seeds must be at least 1, got {args.top} and {args.seeds}")
+    if args.backend not in ("loky", "dask"):
+        fail(PROG, f"unknown backend {args.backend!r}; use loky or dask")
+    try:
+        mc = records.client(args.tracking_uri)
+        search = records.find_search(mc, args.search)
+        task = task_from_params(search.data.params)
+        shape, classes = input_info(task)
+        optimizers = (args.optimizers or task.optimizer).split(",")
+        chosen = setups(task, [s.strip() for s in args.setups.split(",") if s.strip()], optimizers, shape, classes)
+        finalists, baseline = records.finalists(mc, search, args.top)
+    except (records.RecordError, SetupError, DataError) as exc:
+        fail(PROG, str(exc))
+    if not finalists:
+        fail(PROG, f"search {search.info.run_id} has no successful candidate besides the baseline")
+    seeds = fresh_seeds(task, args.seeds)
+    cells, jobs = funnel.plan([baseline, *finalists], chosen, seeds)
+    function = search.data.params.get("evaluation.function", "evaluators:evaluate")
+    parallel = ParallelConfig(backend=args.backend, workers=args.workers, scheduler=args.scheduler)
+    print(f"search {search.info.run_id} ({search.info.run_name}): {len(finalists)} equations + baseline, "
+          f"setups {', '.join(s.label for s in chosen)}, seeds {seeds}: {len(jobs)} trainings")
+    for s in dict.fromkeys((s.name, s.description) for s in chosen):
+        print(f"  {s[0]}: {s[1]}")
+    start = time.monotonic()
+    bar = tqdm(total=len(jobs), unit="run", dynamic_ncols=True)
+    try:
+        funnel.run(cells, jobs, parallel, function, args.timeout, on_done=lambda n, total: bar.update(1))
+    except BackendError as exc:
+        fail(PROG, str(exc))
+    finally:
+        bar.close()
+    out = Path(args.out or Path("mlruns") / "funnels" / search.info.run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "funnel.md").write_text(funnel.table(cells, markdown=True) + "\n", encoding="utf-8")
+    funnel.write_csv(cells, out / "funnel.csv")
+    for label in dict.fromkeys(s.label for s in chosen):
+        funnel.plot_curves(cells, label, out / f"curves_{label.replace(' ', '_').replace('+', 'p')}.png")
+    print(f"\ntest accuracy (%), mean ± std over {len(seeds)} fresh seeds; * = at least "
+          f"{funnel.BOLD_MARGIN} points above the baseline ({time.monotonic() - start:.0f} s)\n")
+    print(funnel.table(cells))
+    print(f"\nsaved: {out}/funnel.md, funnel.csv, curves_*.png")
+    if not args.no_tracking:
+        options = {"search_run": search.info.run_id, "setups": args.setups, "optimizers": ",".join(optimizers),
+                   "seeds": " ".join(map(str, seeds)), "top": args.top}
+        run_id = records.log_funnel(mc, search, cells, options, out)
+        print(f"MLflow: funnel run {run_id} under search {search.info.run_id} "
+              f"(mlflow ui --backend-store-uri {args.tracking_uri} --host 127.0.0.1)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

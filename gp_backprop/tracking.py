@@ -1,0 +1,233 @@
+"""MLflow tracking off the search's critical path: one experiment per search name, a parent run per search and a
+nested child run per trained candidate, written by one background thread of the controller process.
+
+Each child is ``create_run`` (tags) + one ``log_batch`` (params and metrics) + ``set_terminated``, through
+``MlflowClient`` only, so nothing touches MLflow's global active-run state.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gp_backprop.config import TrackingConfig
+from gp_backprop.controller import Entry
+
+__all__ = ["Tracker", "TrackingError"]
+
+_FAILED = ("error", "crashed", "timeout")  # shown as failed runs in the UI
+_PARAM_MAX = 6000                          # MLflow's limit on a param value
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used at all; the message says why and how to fix it, in one line."""
+
+
+def _ms(t: float) -> int:
+    return int(t * 1000)
+
+
+class Tracker:
+    """Queue-fed MLflow writer. ``open`` is synchronous (the parent run id goes into the checkpoint); everything
+    after it is queued and written by the thread; ``close`` waits for the queue to drain."""
+
+    def __init__(self, cfg: TrackingConfig, experiment: str, latex: Any, reference_name: str = "backprop",
+                 top: int = 0) -> None:
+        self.cfg, self.experiment, self.latex = cfg, experiment, latex  # latex: equation text -> LaTeX
+        self.reference_name, self.top = reference_name, top             # for the plot: reference line, top-N median
+        self.client: Any = None
+        self.run_id = ""
+        self.experiment_id = ""
+        self.logged = 0                  # population entries (a prefix) handed to MLflow; read by checkpoints
+        self.failures = 0
+        self.first_failure = ""
+        self._done = 0                   # queue items handled, to tell a slow writer from a stuck one
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="mlflow-tracking", daemon=True)
+
+    # ---- controller side ----------------------------------------------------------------------------------------
+    def open(self, params: dict[str, str], run_id: str = "", entries: Sequence[Entry] = (), logged: int = 0) -> str:
+        """Create the experiment and parent run, or on resume reopen ``run_id`` whose children cover the first
+        ``logged`` of ``entries``; then start the writer thread and queue the entries not yet in MLflow."""
+        from mlflow import MlflowClient
+        from mlflow.entities import Param
+        from mlflow.exceptions import MlflowException
+
+        _check_server(self.cfg.uri)
+        try:
+            _prepare_sqlite(self.cfg.uri)
+            self.client = MlflowClient(tracking_uri=self.cfg.uri)
+            exp = self.client.get_experiment_by_name(self.experiment)
+            if exp is None:
+                self.experiment_id = self.client.create_experiment(self.experiment, self._artifact_location())
+            else:
+                self.experiment_id = exp.experiment_id
+            if run_id and self._exists(run_id):
+                self.run_id = run_id
+                self.client.update_run(run_id, status="RUNNING")
+                pending = list(entries[logged:])
+                present = self._present(pending)
+                self.logged = logged
+            else:
+                pending = list(entries)
+                run = self.client.create_run(self.experiment_id, run_name=f"search {self.experiment}",
+                                             tags={"gp.kind": "search"})
+                self.run_id = run.info.run_id
+                items = [Param(k, v[:_PARAM_MAX]) for k, v in params.items()]
+                for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+                    self.client.log_batch(self.run_id, params=items[i:i + 100])
+                present = set()
+        except (MlflowException, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrackingError(f"cannot use the MLflow store at {self.cfg.uri}: {first[:300]}; check --tracking-uri"
+                                " (is the server running?) or pass --no-tracking") from exc
+        self._thread.start()
+        for e in pending:
+            self._queue.put(("child", e, e.index in present))
+        return self.run_id
+
+    def child(self, entry: Entry) -> None:
+        self._queue.put(("child", entry, False))
+
+    def progress(self, step: int, metrics: dict[str, float]) -> None:
+        self._queue.put(("metrics", step, metrics, time.time()))
+
+    def artifacts(self, rows: Sequence[Any], fitness: Sequence[float], reference: float | None) -> None:
+        self._queue.put(("artifacts", list(rows), list(fitness), reference))
+
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, status: str = "FINISHED", stall: float = 120.0) -> bool:
+        """Finish the parent run after everything queued. Waits as long as the writer makes progress; gives up
+        (returns False) after ``stall`` seconds without any, e.g. when the server went away."""
+        if not self._thread.is_alive():
+            return True
+        self._queue.put(("end", status))
+        seen, since = -1, time.monotonic()
+        while self._thread.is_alive() and time.monotonic() - since < stall:
+            if self._done != seen:
+                seen, since = self._done, time.monotonic()
+            self._thread.join(1.0)
+        return not self._thread.is_alive()
+
+    # ---- writer thread ------------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item[0] == "child":
+                    if not item[2]:
+                        self._log_child(item[1])
+                elif item[0] == "metrics":
+                    self._log_metrics(*item[1:])
+                elif item[0] == "artifacts":
+                    self._log_artifacts(*item[1:])
+                elif item[0] == "end":
+                    self.client.set_terminated(self.run_id, item[1])
+                    return
+            except Exception as exc:  # noqa: BLE001 - tracking must never stop the search
+                self.failures += 1
+                if self.failures == 1:
+                    self.first_failure = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+                    print(f"warning: MLflow tracking failed ({self.first_failure}); the search goes on, the "
+                          "checkpoint keeps every result", file=sys.stderr)
+            finally:
+                self._done += 1
+                if item[0] == "child":
+                    self.logged += 1
+
+    def _log_child(self, e: Entry) -> None:
+        from mlflow.entities import Metric, Param
+
+        r, c = e.result, e.cand
+        end = _ms(e.at)
+        start = end - _ms(e.busy)
+        run = self.client.create_run(self.experiment_id, start_time=start, run_name=c.text[:250],
+                                     tags={"mlflow.parentRunId": self.run_id, "gp.key": c.key})
+        params = {"equation": c.text, "latex": self.latex(c.text), "key": c.key, "parent_key": c.parent,
+                  "mutation": c.mutation, "origin": c.origin, "status": r.status, "evaluation": str(e.index + 1),
+                  "message": r.message}
+        metrics = [Metric("val_acc", v, end, step) for step, v in enumerate(r.val_curve, 1)]
+        if not r.val_curve:
+            metrics.append(Metric("val_acc", r.val_acc, end, 0))
+        metrics += [Metric("fitness", r.fitness, end, 0), Metric("test_acc", r.test_acc, end, 0),
+                    Metric("wall_time", r.wall_time or e.busy, end, 0)]
+        self.client.log_batch(run.info.run_id, metrics=metrics,
+                              params=[Param(k, v[:_PARAM_MAX]) for k, v in params.items()])
+        self.client.set_terminated(run.info.run_id, "FAILED" if r.status in _FAILED else "FINISHED", end)
+
+    def _log_metrics(self, step: int, metrics: dict[str, float], at: float) -> None:
+        from mlflow.entities import Metric
+
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), _ms(at), step) for k, v in metrics.items()])
+
+    def _log_artifacts(self, rows: list[Any], fitness: list[float], reference: float | None) -> None:
+        from gp_backprop.report import plot_progress, write_csv
+
+        with tempfile.TemporaryDirectory() as d:
+            write_csv(rows, Path(d) / "hall_of_fame.csv")
+            plot_progress(fitness, reference, Path(d) / "fitness.png", title=self.experiment,
+                          reference_name=self.reference_name, top=self.top)
+            self.client.log_artifacts(self.run_id, d)
+
+    # ---- helpers ------------------------------------------------------------------------------------------------
+    def _artifact_location(self) -> str | None:
+        # A local sqlite store keeps artifacts beside it (mlruns/artifacts/<name>); a server decides for itself.
+        if self.cfg.uri.startswith("sqlite:"):
+            return (Path(self.cfg.artifacts) / self.experiment).resolve().as_uri()
+        return None
+
+    def _exists(self, run_id: str) -> bool:
+        from mlflow.exceptions import MlflowException
+        try:
+            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+        except MlflowException:
+            return False
+
+    def _present(self, pending: Sequence[Entry]) -> set[int]:
+        """Evaluation indexes among ``pending`` that already have a child run (logged just before a kill)."""
+        if not pending:
+            return set()
+        since = min(_ms(e.at - e.busy) for e in pending) - 1000
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=len(pending) + 100,
+            filter_string=f"tags.mlflow.parentRunId = '{self.run_id}' and attributes.start_time >= {since}")
+        return {int(r.data.params["evaluation"]) - 1 for r in runs if "evaluation" in r.data.params}
+
+
+def _check_server(uri: str) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when a tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10).close()
+    except urllib.error.HTTPError:
+        pass  # it answered
+    except OSError as exc:
+        raise TrackingError(f"cannot reach the MLflow server at {uri} ({getattr(exc, 'reason', exc)}); start it "
+                            "with `mlflow server --host 127.0.0.1 --port 5000`, or pass --no-tracking") from None
+
+
+def _prepare_sqlite(uri: str) -> None:
+    """Create a local sqlite store's folder and put the database in WAL mode (persistent in the file): one sync
+    per commit instead of three, and ``mlflow ui`` can read while the search writes."""
+    if not uri.startswith("sqlite:///"):
+        return
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..." each time
+    path = Path(uri[len("sqlite:///"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()

@@ -1,0 +1,81 @@
+"""What runs inside a worker process (loky or Dask): train one equation, given as text, on a ``TaskSpec``.
+
+Only the evaluation function's import path, the equation text and the task cross the process boundary; the result
+comes back as an ``EvalResult`` with the seconds spent inside the function (for worker utilization).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from evaluators.task import EvalResult, TaskSpec
+
+__all__ = ["run_one", "warm", "resolve", "keep_loky_worker"]
+
+_FUNCTIONS: dict[str, Callable[[str, TaskSpec], EvalResult]] = {}
+_READY = False
+
+
+def resolve(spec: str) -> Callable[[str, TaskSpec], EvalResult]:
+    """The function named ``module:attr`` (imported once per process)."""
+    fn = _FUNCTIONS.get(spec)
+    if fn is None:
+        module, _, attr = spec.partition(":")
+        fn = _FUNCTIONS[spec] = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+def _setup() -> None:
+    global _READY
+    if _READY:
+        return
+    import torch
+    # One core per worker: the pool, not torch, spreads the work; torch's own threads would oversubscribe.
+    torch.set_num_threads(1)
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C reaches the whole process group; the controller decides what happens to in-flight work.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    _READY = True
+
+
+def _exit_with_parent(ppid: int) -> None:
+    """A worker whose parent was killed (kill -9 of the controller) would wait for work forever: leave instead."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != ppid:
+            os._exit(0)
+
+
+def keep_loky_worker() -> None:
+    """Loky initializer: never restart this worker for "leaking" memory. Loky measures a worker after its first
+    call (our warm-up) and restarts it once it grows 300 MB beyond that; torch's allocations and the cached dataset
+    of the first real training do, and each restart costs seconds of imports (10% of a short search)."""
+    from joblib.externals.loky import process_executor
+    process_executor._MAX_MEMORY_LEAK_SIZE = float("inf")
+
+
+def warm(function: str) -> float:
+    """Import everything an evaluation needs, so the first candidate's clock does not include start-up."""
+    _setup()
+    resolve(function)
+    return time.time()
+
+
+def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float]:
+    """``function(text, task)`` and the seconds it took; an exception becomes status "error" (the search goes on)."""
+    _setup()
+    fn = resolve(function)
+    t0 = time.perf_counter()
+    try:
+        result = fn(text, task)
+    except Exception as exc:  # a buggy rule or evaluator must cost one candidate, not the search
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        result = EvalResult("error", message=f"{type(exc).__name__}: {first}"[:500])
+    if not isinstance(result, EvalResult):
+        result = EvalResult("error", message=f"{function} returned {type(result).__name__}, not an EvalResult")
+    return result, time.perf_counter() - t0

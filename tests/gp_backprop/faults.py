@@ -1,0 +1,57 @@
+"""Evaluation functions for the search tests, named by ``evaluation.function`` and imported in the workers.
+
+``faulty`` fails on purpose for the equation texts listed in the GP_FAULTS environment variable (JSON text -> fault),
+which worker processes inherit; every other text gets a fast, deterministic fake result. ``counting`` trains for real
+and appends each text it is given to the file GP_COUNT_LOG, so a test can see what was trained how often.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import signal
+import time
+
+from evaluators import evaluate
+from evaluators.task import EvalResult, TaskSpec
+
+FAULTS = ("raise", "nan", "kill", "sleep")
+
+
+@functools.cache
+def _faults() -> dict[str, str]:
+    return json.loads(os.environ.get("GP_FAULTS", "{}"))
+
+
+def fake_accuracy(text: str) -> float:
+    return 0.25 + 0.5 * int(hashlib.sha256(text.encode()).hexdigest()[:6], 16) / 0xFFFFFF
+
+
+def faulty(text: str, task: TaskSpec) -> EvalResult:
+    fault = _faults().get(text, "ok")
+    if fault == "raise":
+        raise RuntimeError("injected failure")
+    if fault == "nan":
+        return EvalResult("ok", val_acc=float("nan"), test_acc=float("nan"), val_curve=(float("nan"),))
+    if fault == "kill":
+        time.sleep(0.2)                          # mid-evaluation
+        os.kill(os.getpid(), signal.SIGKILL)
+    if fault == "sleep":
+        time.sleep(600)
+    acc = fake_accuracy(text)
+    return EvalResult("ok", val_acc=acc, test_acc=acc - 0.01, val_curve=(acc / 2, acc), loss_curve=(1.0, 0.5),
+                      steps=2, wall_time=0.001)
+
+
+def counting(text: str, task: TaskSpec) -> EvalResult:
+    with open(os.environ["GP_COUNT_LOG"], "a", encoding="utf-8") as f:
+        f.write(text + "\n")
+    time.sleep(float(os.environ.get("GP_COUNT_SLEEP", "0")))  # slow enough to be killed mid-search
+    return evaluate(text, task)
+
+
+def sleeping(text: str, task: TaskSpec) -> EvalResult:
+    """No CPU, a fixed duration: what is left of worker utilization is the search's own overhead."""
+    time.sleep(float(os.environ.get("GP_SLEEP", "0.1")))
+    return EvalResult("ok", val_acc=fake_accuracy(text), val_curve=(0.5, 0.5), wall_time=0.1)

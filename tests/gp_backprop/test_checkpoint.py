@@ -1,0 +1,56 @@
+"""The run folder: atomic JSON snapshots, a journal that survives a torn last line, and clear errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gp_backprop.checkpoint import CheckpointError, RunFolder
+
+
+def test_snapshot_is_json_written_atomically(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "s")
+    folder.reset()
+    folder.append({"p": 2})
+    folder.save({"status": "running", "x": [1, 2]}, '{"a":1}')
+    assert folder.save({"status": "running", "x": [1, 2, 3]}, '{"a":2}', background=True)
+    folder.close()
+    assert sorted(p.name for p in folder.path.iterdir()) == ["checkpoint.json", "journal.jsonl"]  # no temp left
+    snap = json.loads(folder.snapshot_path.read_text())
+    assert snap == {"version": 1, "journal_events": 1, "status": "running", "x": [1, 2, 3], "controller": {"a": 2}}
+
+
+def test_load_returns_the_journal_after_the_snapshot_and_drops_a_torn_line(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path)
+    folder.reset()
+    folder.append({"p": 1})
+    folder.save({"status": "running"}, "{}")
+    folder.append({"r": {"cid": 0}})
+    folder.append({"p": 1})
+    folder.close()
+    with open(folder.journal_path, "a") as f:
+        f.write('{"r": {"cid"')                          # killed in the middle of a write
+    again = RunFolder(tmp_path)
+    snap, events = again.load()
+    assert snap["journal_events"] == 1 and events == [{"r": {"cid": 0}}, {"p": 1}]
+    again.append({"r": {"cid": 1}})                     # appends after the last whole line
+    again.close()
+    assert folder.journal_path.read_text().splitlines()[-1] == '{"r":{"cid":1}}'
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{oops", "is not valid JSON"),
+    ('{"version": 99, "journal_events": 0}', "has version 99"),
+])
+def test_unusable_checkpoints_say_what_to_do(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "checkpoint.json").write_text(text)
+    with pytest.raises(CheckpointError, match=message):
+        RunFolder(tmp_path).load()
+
+
+def test_a_journal_shorter_than_the_snapshot_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint.json").write_text('{"version": 1, "journal_events": 3}')
+    (tmp_path / "journal.jsonl").write_text('{"p":1}\n')
+    with pytest.raises(CheckpointError, match="has 1 events but the checkpoint counts 3"):
+        RunFolder(tmp_path).load()

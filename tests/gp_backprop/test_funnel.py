@@ -1,0 +1,96 @@
+"""The generalization funnel end to end on the synthetic task: its table matches its MLflow records, a rerun with
+the same seeds reproduces it, and ``report`` regenerates everything from MLflow alone."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from evaluators import TaskSpec
+from gp_backprop import records
+from gp_backprop.config import flatten
+from gp_backprop.evolve import main as evolve
+from gp_backprop.reevaluate import main as reevaluate
+from gp_backprop.report import main as report
+from gp_backprop.setups import SetupError, fresh_seeds, setups, task_from_params
+from tests.gp_backprop.conftest import TINY_FLAGS
+
+URI = "sqlite:///mlruns/mlflow.db"
+FUNNEL = ["--search", "tiny", "--top", "2", "--seeds", "2", "--setups", "A1,A2,A3", "--workers", "2"]
+
+
+@pytest.fixture
+def searched(in_tmp: Path) -> Path:
+    assert evolve(["--name", "tiny", "--max-evals", "16", "--population", "8", "--workers", "2", *TINY_FLAGS]) == 0
+    return in_tmp
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_funnel_table_matches_mlflow_and_reruns_reproduce_it(searched, capsys):
+    assert reevaluate([*FUNNEL, "--out", "first"]) == 0
+    printed = capsys.readouterr().out
+    table = rows(searched / "first" / "funnel.csv")
+    assert len(table) == 3 * 3                       # (baseline + 2 equations) x 3 setups
+    assert {r["setup"] for r in table} == {"A1", "A2", "A3"}
+    assert sum(r["baseline"] == "True" for r in table) == 3
+    assert all(len(r["seeds_test_acc"].split()) == 2 and r["latex"] for r in table)
+
+    mc = records.client(URI)
+    search = records.find_search(mc, "tiny")
+    funnel_run, entries = records.read_funnel(mc, search)
+    assert funnel_run.data.tags["mlflow.parentRunId"] == search.info.run_id
+    logged = {(e.finalist.equation, e.label.split()[0]): (e.mean, e.std) for e in entries}
+    for r in table:
+        mean, std = logged[(r["equation"], r["setup"])]
+        assert mean == pytest.approx(float(r["test_acc_mean"]), abs=1e-4)
+        assert std == pytest.approx(float(r["test_acc_std"]), abs=1e-4)
+    for e in entries:                                # the table printed is the table logged
+        assert f"{e.mean:.2f} ± {e.std:.2f}" in printed
+    artifacts = {a.path for a in mc.list_artifacts(funnel_run.info.run_id)}
+    assert {"funnel.md", "funnel.csv", "curves_A1_SGD.png", "curves_A2_SGD.png", "curves_A3_SGD.png"} <= artifacts
+
+    assert reevaluate([*FUNNEL, "--out", "second", "--no-tracking"]) == 0
+    again = rows(searched / "second" / "funnel.csv")
+    key = lambda r: (r["setup"], r["equation"])  # noqa: E731
+    assert [(key(r), r["seeds_test_acc"]) for r in sorted(table, key=key)] == \
+           [(key(r), r["seeds_test_acc"]) for r in sorted(again, key=key)]
+
+    capsys.readouterr()
+    assert report(["--search", search.info.run_id, "--out", "report"]) == 0
+    out = capsys.readouterr().out
+    assert "<- backprop seed" in out and "funnel run" in out
+    assert (searched / "report" / "fitness.png").stat().st_size > 0
+    assert (searched / "report" / "funnel.md").read_text() == (searched / "first" / "funnel.md").read_text()
+
+
+def test_unknown_search_is_one_line_and_exit_2(in_tmp, capsys):
+    with pytest.raises(SystemExit) as info:
+        reevaluate(["--search", "nope"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "no search run or experiment named 'nope'" in err
+
+
+def test_setups_follow_the_paper():
+    task = TaskSpec()
+    by = {(s.name, s.optimizer): s for s in setups(task, ["A1", "A2", "A3"], ["sgd", "momentum"], (64,), 10)}
+    assert by[("A1", "sgd")].task == task
+    assert "9.5x the parameters" in by[("A2", "sgd")].description          # MLP 64-64 -> 256-256
+    assert by[("A3", "sgd")].task.epochs == 5 * task.epochs and by[("A3", "sgd")].task.schedule == "cosine"
+    assert by[("A1", "momentum")].task.optimizer == "momentum" and by[("A1", "momentum")].task.lr == 0.01
+    wrn = task.with_(model_arch="wrn", model_depth=16, model_width=2, dataset="cifar10")
+    a2, b1 = setups(wrn, ["A2", "B1"], ["sgd"], (3, 32, 32), 10)
+    assert (a2.task.model.depth, a2.task.model.width) == (28, 10)
+    assert (b1.task.model.depth, b1.task.model.width, b1.task.epochs) == (10, 1, 100)
+    with pytest.raises(SetupError, match="B1 .* is for WRN searches"):
+        setups(task, ["B1"], ["sgd"], (64,), 10)
+    assert fresh_seeds(task, 3) == [1, 2, 3]                              # never the search's own seed 0
+
+
+def test_a_search_task_is_rebuilt_from_its_mlflow_params():
+    task = TaskSpec(dataset="synthetic", lr_decay_epochs=(3, 5), data_root=None).with_(model_widths=(16, 8))
+    assert task_from_params(flatten({"task": task.to_dict()})) == task

@@ -1,0 +1,135 @@
+"""Crash safety (issue 5): after kill -9 of the controller, or Ctrl-C, --resume loses and repeats nothing, and with
+one worker and a fixed seed the resumed search ends exactly where an unbroken one does."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gp_backprop.conftest import TINY_FLAGS, cli, cli_env
+
+EVALS = 40
+FLAGS = [*TINY_FLAGS, "--workers", "1", "--max-evals", str(EVALS), "--population", "10", "--seed", "3",
+         "--set", "evaluation.function=tests.gp_backprop.faults:counting", "--set", "tracking.checkpoint_every=0.3"]
+
+
+def run_cli(cwd: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cli(*FLAGS, "--name", name, *extra), cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=cli_env(GP_COUNT_LOG=str(cwd / f"{name}.log"), GP_COUNT_SLEEP="0.05"))
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def results(cwd: Path, name: str) -> list[dict[str, Any]]:
+    lines = (cwd / "mlruns" / "searches" / name / "journal.jsonl").read_text().splitlines()
+    return [json.loads(line)["r"] for line in lines if line.startswith('{"r"')]
+
+
+def final(cwd: Path, name: str) -> tuple[list, list]:
+    """The population (candidates and results, in evaluation order, without timings) and the hall of fame."""
+    snap = json.loads((cwd / "mlruns" / "searches" / name / "checkpoint.json").read_text())
+    assert snap["status"] == "finished"
+    pop = [(e["cand"], {k: v for k, v in e["result"].items() if k != "wall_time"})
+           for e in snap["controller"]["population"]]
+    fame = sorted(pop, key=lambda e: -e[1]["val_acc"] if e[1]["status"] in ("ok", "hurdle") else 0.0)[:10]
+    return pop, [c["key"] for c, _ in fame]
+
+
+def interrupt(cwd: Path, name: str, sig: int, after: int) -> subprocess.Popen:
+    """Start the search and send ``sig`` once ``after`` results are journaled."""
+    log = open(cwd / f"{name}.out", "w")
+    proc = subprocess.Popen(cli(*FLAGS, "--name", name), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                            env=cli_env(GP_COUNT_LOG=str(cwd / f"{name}.log"), GP_COUNT_SLEEP="0.05"))
+    journal = cwd / "mlruns" / "searches" / name / "journal.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count('{"r"') >= after:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the search ended before it could be interrupted"
+    proc.workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    return proc
+
+
+def gone(pids: list[int], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{p}").exists() for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list]:
+    cwd = tmp_path_factory.mktemp("unbroken")
+    run_cli(cwd, "whole")
+    return final(cwd, "whole")
+
+
+def trained_twice(cwd: Path, name: str) -> list[str]:
+    counts = Counter((cwd / f"{name}.log").read_text().splitlines())
+    return [text for text, n in counts.items() if n > 1]
+
+
+def children(cwd: Path, name: str) -> list[Any]:
+    from mlflow import MlflowClient
+    client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
+    exp = client.get_experiment_by_name(name)
+    return [r for r in client.search_runs([exp.experiment_id], "tags.mlflow.parentRunId != ''", max_results=1000)
+            if r.data.tags.get("gp.key")]
+
+
+def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path: Path, unbroken: tuple[list, list]) -> None:
+    proc = interrupt(tmp_path, "killed", signal.SIGKILL, after=12)
+    assert proc.returncode == -signal.SIGKILL
+    assert proc.workers and gone(proc.workers)                        # workers do not outlive the controller
+    before = results(tmp_path, "killed")
+    assert 12 <= len(before) < EVALS
+    run_cli(tmp_path, "killed", "--resume")
+
+    after = results(tmp_path, "killed")
+    assert after[:len(before)] == before                              # nothing completed was lost
+    assert sorted(r["cand"]["cid"] for r in after) == list(range(EVALS))      # each candidate recorded once
+    # Only the candidate in flight at the kill (one worker: at most one) was trained again.
+    pop, _ = final(tmp_path, "killed")
+    completed = {pop[i][0]["text"] for i in range(len(before))}
+    twice = trained_twice(tmp_path, "killed")
+    assert len(twice) <= 1 and not completed & set(twice)
+    assert final(tmp_path, "killed") == unbroken                      # same population, same hall of fame
+    keys = [r.data.tags["gp.key"] for r in children(tmp_path, "killed")]
+    assert len(keys) == EVALS and len(set(keys)) == EVALS             # one MLflow child run per candidate
+
+
+def test_ctrl_c_stops_gracefully_and_resumes(tmp_path: Path, unbroken: tuple[list, list]) -> None:
+    proc = interrupt(tmp_path, "ctrlc", signal.SIGINT, after=10)
+    out = (tmp_path / "ctrlc.out").read_text()
+    assert proc.returncode == 130, out
+    assert "ctrlc: interrupted after" in out and "--resume trains them" in out and "Traceback" not in out
+    snap = json.loads((tmp_path / "mlruns" / "searches" / "ctrlc" / "checkpoint.json").read_text())
+    assert snap["status"] == "interrupted" and len(snap["controller"]["inflight"]) <= 1
+
+    resumed = run_cli(tmp_path, "ctrlc", "--resume")
+    assert "ctrlc: finished after 40 evaluations" in resumed.stdout
+    assert len(trained_twice(tmp_path, "ctrlc")) <= 1
+    assert final(tmp_path, "ctrlc") == unbroken
+
+
+def test_an_unfinished_search_is_not_overwritten_by_accident(tmp_path: Path) -> None:
+    interrupt(tmp_path, "stopped", signal.SIGKILL, after=3)
+    proc = subprocess.run(cli(*FLAGS, "--name", "stopped"), cwd=tmp_path, capture_output=True, text=True,
+                          env=cli_env(GP_COUNT_LOG=str(tmp_path / "x.log")), timeout=120)
+    assert proc.returncode == 2
+    assert "has an unfinished checkpoint" in proc.stderr and "add --resume" in proc.stderr
+    changed = subprocess.run(cli(*FLAGS, "--name", "stopped", "--seed", "4", "--resume"), cwd=tmp_path,
+                             capture_output=True, text=True, env=cli_env(GP_COUNT_LOG=str(tmp_path / "x.log")),
+                             timeout=120)
+    assert changed.returncode == 2 and "--resume: seed is '3' in the checkpoint but '4' now" in changed.stderr

@@ -1,0 +1,120 @@
+"""MLflow over HTTP (issue 5): a real ``mlflow server`` on 127.0.0.1 receives a small search; the parent and child
+runs read back with ``mlflow.search_runs`` carry the config, progress metrics, artifacts and per-candidate records."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gp_backprop.evolve import main
+from tests.gp_backprop.conftest import TINY_FLAGS
+
+CHILD_PARAMS = {"equation", "latex", "key", "parent_key", "mutation", "origin", "status", "evaluation"}
+CHILD_METRICS = {"fitness", "val_acc", "test_acc", "wall_time"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """``mlflow server`` with one worker, a sqlite store and served artifacts, all under ``tmp_path``."""
+    port = free_port()
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination", str(tmp_path / "art")],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and the uvicorn worker it started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_a_search_is_recorded_on_an_mlflow_server(mlflow_server: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    evals = 10
+    assert main([*TINY_FLAGS, "--name", "over-http", "--tracking-uri", mlflow_server, "--workers", "1",
+                 "--max-evals", str(evals), "--population", "6"]) == 0
+    out = capsys.readouterr().out
+    assert f"MLflow: experiment 'over-http'" in out and f"open {mlflow_server}/#/experiments/" in out
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    runs = mlflow.search_runs(experiment_names=["over-http"], output_format="list", max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("gp.kind") == "search"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == evals == len(runs) - 1
+
+    # The parent: all config as params, progress metrics over the evaluation count, artifacts, finished.
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["space.population"] == "6" and parent.data.params["task.dataset"] == "synthetic"
+    assert parent.data.params["budget.max_evals"] == str(evals)
+    assert {"best_fitness", "median_fitness", "evals_per_min", "cache_hits"} <= set(parent.data.metrics)
+    client = MlflowClient(mlflow_server)
+    assert client.get_metric_history(parent.info.run_id, "best_fitness")[-1].step == evals
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"hall_of_fame.csv", "fitness.png"}
+    csv = Path(client.download_artifacts(parent.info.run_id, "hall_of_fame.csv", str(tmp_path))).read_text()
+    assert csv.startswith("rank,val_acc,test_acc,status,equation,latex,key,evaluation,times_proposed")
+
+    # Every child: equation, LaTeX, key, parent key, mutation, status; fitness; val acc per epoch; test acc; time.
+    keys = set()
+    for run in children:
+        p, m = run.data.params, run.data.metrics
+        assert CHILD_PARAMS <= set(p) and CHILD_METRICS <= set(m), (p, m)
+        assert p["status"] in ("ok", "diverged", "hurdle") and run.info.status == "FINISHED"
+        assert m["fitness"] == (m["val_acc"] if p["status"] != "diverged" else 0.0)
+        assert run.info.run_name == p["equation"][:250] and p["latex"]
+        history = client.get_metric_history(run.info.run_id, "val_acc")
+        if p["status"] == "ok":
+            assert [h.step for h in history] == [1, 2]          # one value per epoch
+        keys.add(p["key"])
+        assert p["origin"] == "mutation" or p["parent_key"] == "" or p["origin"].startswith("seed:")
+    assert len(keys) == evals
+    reference = [r for r in children if r.data.params["origin"] == "reference"]
+    assert len(reference) == 1 and reference[0].data.params["equation"] == "left(g, g)"
+
+
+def test_an_unreachable_server_is_one_line_and_exit_2(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    t = time.monotonic()
+    with pytest.raises(SystemExit) as exc:
+        main([*TINY_FLAGS, "--tracking-uri", url, "--max-evals", "2"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and time.monotonic() - t < 30
+    assert err.count("\n") == 1 and f"cannot reach the MLflow server at {url}" in err and "--no-tracking" in err
+    assert list(in_tmp.iterdir()) == []
