@@ -80,6 +80,9 @@ def parser() -> OneLineParser:
     p.add_argument("--batch-size", type=int, help="default 64")
     p.add_argument("--max-batches", type=int, default=0, help="cap training batches per epoch (smoke runs; 0 = all)")
     p.add_argument("--csv", help="write the table here (default ftprop_<task>_<model>_<act>.csv)")
+    p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db",
+                   help="MLflow store for the table (experiment ftprop; default the search's local store)")
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     return p
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"rule": arm.rule, "activation": arm.activation, "equation": arm.equation or "",
                      "test_mean": test[0], "test_std": test[1], "val_mean": val[0], "val_std": val[1],
                      "ok": len(ok), "seeds": args.seeds,
-                     "test_per_seed": ";".join(f"{r.test_acc:.4f}" for r in results),
+                     "test_per_seed": [r.test_acc for r in results],
                      "seconds_per_run": (time.perf_counter() - start) / args.seeds})
 
     m = task.model
@@ -207,10 +210,16 @@ def main(argv: list[str] | None = None) -> int:
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=[*common, *rows[0]])
             writer.writeheader()
-            writer.writerows({**common, **r} for r in rows)
+            writer.writerows({**common, **r, "test_per_seed": ";".join(f"{a:.4f}" for a in r["test_per_seed"])}
+                             for r in rows)
     except OSError as exc:
         fail(PROG, f"cannot write --csv {str(path)!r}: {exc.strerror or exc}")
     print(f"table written to {path}")
+    if not args.no_tracking:
+        from gp_backprop import records
+        run_id = records.log_table(args.tracking_uri, "ftprop", f"ftprop {args.act} {model}",
+                                   {**common, "rules": args.rules, "seeds": args.seeds}, rows, "rule", [path])
+        print(f"MLflow: experiment 'ftprop', run {run_id} (one child run per rule; the CSV is its artifact)")
     return 0
 
 

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = run.data.params.get("space.reference", "backprop")
     out = Path(args.out or Path("mlruns") / "reports" / run.info.run_id)
     out.mkdir(parents=True, exist_ok=True)
-    head = (f"search {run.info.run_name} (run {run.info.run_id}, experiment id {run.info.experiment_id}): "
+    head = (f"{run.info.run_name} (run {run.info.run_id}, experiment id {run.info.experiment_id}): "
             f"{len(fitness)} evaluations on {run.data.params.get('task.dataset')} / "
             f"{run.data.params.get('task.model.arch')}, {run.data.params.get('task.epochs')} epochs\n"
             "statuses: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())))

@@ -7,6 +7,7 @@ Each child is ``create_run`` (tags) + one ``log_batch`` (params and metrics) + `
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import sys
@@ -122,6 +123,10 @@ class Tracker:
 
     # ---- writer thread ------------------------------------------------------------------------------------------
     def _work(self) -> None:
+        if hasattr(os, "SCHED_IDLE"):
+            # The writer runs only on CPU the workers and the controller leave idle (Linux schedules threads one by
+            # one), so tracking never slows the search; a backlog left by a saturated machine is written by close().
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
         while True:
             item = self._queue.get()
             try:

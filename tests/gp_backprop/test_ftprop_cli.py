@@ -8,7 +8,7 @@ from evaluators import TaskSpec, evaluate
 from gp_backprop.ftprop import decay_epochs, main
 from primitives import SEEDS
 
-TINY = ["--task", "digits", "--widths", "16,16", "--epochs", "2", "--seeds", "2"]
+TINY = ["--task", "digits", "--widths", "16,16", "--epochs", "2", "--seeds", "2", "--no-tracking"]
 
 
 def read_csv(path):
@@ -18,7 +18,8 @@ def read_csv(path):
 
 def test_trains_every_rule_under_identical_conditions_and_writes_the_table(tmp_path, capsys):
     out_csv = tmp_path / "t.csv"
-    assert main([*TINY, "--csv", str(out_csv)]) == 0
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    assert main([*TINY[:-1], "--csv", str(out_csv), "--tracking-uri", uri]) == 0
     out = capsys.readouterr().out
     assert "adam lr=0.003 wd=0.0005, batch 64, 2 epochs" in out
     rows = read_csv(out_csv)
@@ -31,6 +32,15 @@ def test_trains_every_rule_under_identical_conditions_and_writes_the_table(tmp_p
     for row in rows:
         per_seed = [evaluate(None, task.with_(seed=s, model_activation=row["activation"])).test_acc for s in range(2)]
         assert row["test_per_seed"] == ";".join(f"{a:.4f}" for a in per_seed)
+    # The same table is in MLflow: a parent run with the CSV, one child per rule with its numbers.
+    from mlflow import MlflowClient
+    mc = MlflowClient(uri)
+    exp = mc.get_experiment_by_name("ftprop")
+    (parent,) = mc.search_runs([exp.experiment_id], "tags.`gp.kind` = 'table'")
+    assert [a.path for a in mc.list_artifacts(parent.info.run_id)] == ["t.csv"]
+    children = mc.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    logged = {c.data.params["rule"]: c.data.metrics["test_mean"] for c in children}
+    assert logged == pytest.approx({r["rule"]: float(r["test_mean"]) for r in rows})
 
 
 def test_dsl_route_gives_the_direct_routes_numbers(tmp_path):
