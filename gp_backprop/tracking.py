@@ -126,7 +126,10 @@ class Tracker:
         if hasattr(os, "SCHED_IDLE"):
             # The writer runs only on CPU the workers and the controller leave idle (Linux schedules threads one by
             # one), so tracking never slows the search; a backlog left by a saturated machine is written by close().
-            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+            try:
+                os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+            except OSError:  # a sandbox that forbids it: the writer then runs at normal priority
+                pass
         while True:
             item = self._queue.get()
             try:
