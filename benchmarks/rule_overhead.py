@@ -31,9 +31,9 @@ def epoch_time(task: TaskSpec, splits: Splits, rule_text: str | None) -> float:
     torch.manual_seed(task.seed)
     model = build_model(task.model, splits.input_shape, splits.num_classes)
     rule = None if rule_text is None else compile(parse(rule_text))
-    state = install_rule(model, rule, task.seed, splits.num_classes)
+    install_rule(model, rule, task.seed, splits.num_classes)
     start = time.perf_counter()
-    result = train(model, splits, task, state if rule is not None else None)
+    result = train(model, splits, task)
     elapsed = time.perf_counter() - start
     assert result.status == "ok", result.message
     return elapsed / task.epochs

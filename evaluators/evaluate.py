@@ -65,8 +65,8 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
         torch.manual_seed(task.seed)
         try:
             model = build_model(task.model, splits.input_shape, splits.num_classes).to(task.device)
-            state = install_rule(model, rule, task.seed, splits.num_classes)
-            result = train(model, splits, task, state if rule is not None else None)
+            install_rule(model, rule, task.seed, splits.num_classes)
+            result = train(model, splits, task)
         except Exception as exc:  # a rule that raises is a bad candidate, never a crashed search
             where = traceback.extract_tb(exc.__traceback__)[-1]
             return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.data import Splits, batches
-from evaluators.rule_link import NetworkState
 from evaluators.task import EvalResult, TaskSpec
 
 WARMUP_FRACTION = 0.1   # Backprop Evolution App. B: 10% warm-up, then cosine decay
@@ -58,8 +57,8 @@ class Diverged(Exception):
     pass
 
 
-def train(model: nn.Module, splits: Splits, task: TaskSpec, state: NetworkState | None) -> EvalResult:
-    """Train ``model`` on ``splits`` as ``task`` says; ``state`` is the rule links' shared state (None: plain)."""
+def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
+    """Train ``model`` (with its rule, if one is installed) on ``splits`` as ``task`` says."""
     start = time.perf_counter()
     device = splits.train.device
     params = list(model.parameters())
