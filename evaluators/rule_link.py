@@ -82,13 +82,13 @@ class Link(nn.Module):
         hp.register_hook(self._rule_hook)
         if self.capture_gh:
             h.register_hook(self._catch_gh)
-        if self.capture or not self._next_shape:
+        if not self._next_shape:
             self._next_shape = tuple(out.shape[1:])
+        if self.capture:
             self.hp_next = out
-            if self.capture:
-                # A pre-hook of out's node runs after out's tensor hooks, one of which may be the rule of the layer
-                # above replacing the gradient: b_next is the searched value, as the paper defines it.
-                out.grad_fn.register_prehook(self._catch_b_next)
+            # A pre-hook of out's node runs after out's tensor hooks, one of which may be the rule of the layer
+            # above replacing the gradient: b_next is the searched value, as the paper defines it.
+            out.grad_fn.register_prehook(self._catch_b_next)
         return out
 
     def _catch_b_next(self, grad_outputs: tuple[Tensor, ...]) -> None:
@@ -130,7 +130,7 @@ class Link(nn.Module):
         for name, value in (("R", r), ("S", s)):
             setattr(self, name, value.to(w.device, w.dtype) if name in needs else None)
         # Transposed views stay current: optimizers update parameters in place.
-        self.static = {"W": w.transpose(0, 1)}
+        self.static = {"W": w.detach().transpose(0, 1)}   # detached: no autograd history kept on the link
         self.static.update({n: getattr(self, n).transpose(0, 1) for n in ("R", "S") if getattr(self, n) is not None})
 
     def draw_feedback(self, hp: Tensor) -> Tensor:

@@ -129,15 +129,6 @@ def read_funnel(mc: Any, search: Any) -> tuple[Any, list[Summary]] | None:
     return funnel, rows
 
 
-def download(mc: Any, run_id: str, name: str, dest: Path) -> Path | None:
-    """An artifact of a run into ``dest``, or None if the run has no such file."""
-    from mlflow.exceptions import MlflowException
-    try:
-        return Path(mc.download_artifacts(run_id, name, str(dest)))
-    except (MlflowException, OSError):
-        return None
-
-
 def search_rows(mc: Any, run: Any, top: int) -> tuple[list[Any], Any, list[float], dict[str, int]]:
     """From a search's child runs alone: its top ``top`` rows, the reference seed's row, the fitness of every
     evaluation in order (for the progress plot) and the count of each status."""
