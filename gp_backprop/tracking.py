@@ -76,7 +76,7 @@ class Tracker:
                 self.run_id = run_id
                 self.client.update_run(run_id, status="RUNNING")
                 pending = list(entries[logged:])
-                present = self._present(pending)
+                present = self._reconcile(pending)
                 self.logged = logged
             else:
                 pending = list(entries)
@@ -202,15 +202,29 @@ class Tracker:
         except MlflowException:
             return False
 
-    def _present(self, pending: Sequence[Entry]) -> set[int]:
-        """Evaluation indexes among ``pending`` that already have a child run (logged just before a kill)."""
+    def _reconcile(self, pending: Sequence[Entry]) -> set[int]:
+        """Evaluation indexes among ``pending`` that already have a whole child run (logged just before a kill).
+
+        A kill can also land between a child's ``create_run`` and its ``log_batch``: that run has the ``gp.key``
+        tag but no params. It is deleted here and the candidate is logged again, so each candidate keeps exactly
+        one child run. A whole child still RUNNING (killed before ``set_terminated``) is terminated.
+        """
         if not pending:
             return set()
         since = min(_ms(e.at - e.busy) for e in pending) - 1000
         runs = self.client.search_runs(
             [self.experiment_id], max_results=len(pending) + 100,
             filter_string=f"tags.mlflow.parentRunId = '{self.run_id}' and attributes.start_time >= {since}")
-        return {int(r.data.params["evaluation"]) - 1 for r in runs if "evaluation" in r.data.params}
+        present = set()
+        for r in runs:
+            if "evaluation" not in r.data.params:
+                self.client.delete_run(r.info.run_id)
+                continue
+            present.add(int(r.data.params["evaluation"]) - 1)
+            if r.info.status == "RUNNING":
+                failed = r.data.params.get("status") in _FAILED
+                self.client.set_terminated(r.info.run_id, "FAILED" if failed else "FINISHED")
+        return present
 
 
 def _check_server(uri: str) -> None:
