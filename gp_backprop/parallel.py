@@ -7,6 +7,7 @@ finish (the paper's asynchronous worker pool, §3.2). Faults become statuses her
 from __future__ import annotations
 
 import concurrent.futures as cf
+import copy
 import logging
 import os
 import time
@@ -21,12 +22,26 @@ from joblib.externals.loky.process_executor import BrokenProcessPool
 from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.config import ParallelConfig
-from gp_backprop.worker import keep_loky_worker, run_one, warm
+from gp_backprop.worker import keep_loky_worker, lower_priority, run_one, warm
 
 __all__ = ["Done", "Backend", "LokyBackend", "DaskBackend", "make_backend", "BackendError"]
 
 # Set before torch is imported in a worker: one thread each, the pool provides the parallelism.
 _THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+# Dask's housekeeping for a LocalCluster whose workers use every core. By default the worker profiler samples the
+# training thread every 10 ms, every server (scheduler, nannies, workers) ticks its event loop every 20 ms, and the
+# system and memory monitors poll every 0.5 s and 0.1 s. All of it competes with training for the cores and the
+# GIL, and none of it is used here (no dashboard). Slowed down, Dask/loky evaluations/min went from 0.79 to 0.87-0.89
+# on 2 cores (benchmarks/search_throughput.py); lowering the event loops' priority (start, run_one) then gave 0.92
+# (workers' loops) and 0.87-0.99 (the controller's too; runs on this noisy machine vary by ~10%). The memory monitor
+# still guards memory limits, and a blocked event loop is still reported, within a second.
+_LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 class BackendError(RuntimeError):
@@ -163,14 +178,24 @@ class DaskBackend:
         self._capacity = (0, 0.0)
 
     def start(self) -> None:
-        from distributed import Client, LocalCluster
+        import dask
+        from distributed import Client, LocalCluster  # before config.set: importing distributed sets its defaults
         try:
             if self.scheduler:
                 self.client = Client(self.scheduler, timeout="15s")
             else:
-                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, env=_THREAD_ENV, silence_logs=logging.ERROR)
+                with dask.config.set(_LOCAL_CLUSTER_CONFIG):
+                    # The scheduler and nannies read the config now; the workers get a copy, so a worker that a
+                    # nanny restarts later (after a timeout) keeps it too.
+                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                dashboard_address=None, env=_THREAD_ENV,
+                                                silence_logs=logging.ERROR, config=copy.deepcopy(dask.config.config))
                 self.client = Client(self.cluster)
+                # Our event loop (scheduler, nannies) at nice 19, as each worker's loop (run_one): 0.92 -> 0.99 of
+                # loky's evaluations/min in one side-by-side run on 2 cores. A worker a nanny restarts later is
+                # started from this loop and inherits nice 19 for its training too; that costs only where other work
+                # oversubscribes the machine.
+                self.client.run_on_scheduler(lower_priority)
             self.client.run(warm, self.function)
         except (OSError, TimeoutError) as exc:
             self.close()

@@ -8,16 +8,18 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 from evaluators.task import EvalResult, TaskSpec
 
-__all__ = ["run_one", "warm", "resolve", "keep_loky_worker"]
+__all__ = ["run_one", "warm", "resolve", "keep_loky_worker", "lower_priority"]
 
 _FUNCTIONS: dict[str, Callable[[str, TaskSpec], EvalResult]] = {}
 _READY = False
+_LOOP_LOWERED = False
 
 
 def resolve(spec: str) -> Callable[[str, TaskSpec], EvalResult]:
@@ -59,6 +61,21 @@ def keep_loky_worker() -> None:
     process_executor._MAX_MEMORY_LEAK_SIZE = float("inf")
 
 
+def lower_priority(native_id: int | None = None) -> None:
+    """Nice one thread (default: the calling one) to 19, on Linux, where thread priorities are per thread.
+
+    For a Dask LocalCluster's event loops: they share the cores with the trainings, and at normal priority their
+    bookkeeping preempts a training. At nice 19 they still run when they must (a core frees up the moment a
+    training ends, which is when its result travels) and never starve (unlike SCHED_IDLE), so heartbeats and
+    timeouts keep working under load. Elsewhere, or where the system refuses, nothing changes."""
+    if not sys.platform.startswith("linux"):  # elsewhere a thread id is not a valid target for setpriority
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, native_id or threading.get_native_id(), 19)
+    except OSError:
+        pass
+
+
 def warm(function: str) -> float:
     """Import everything an evaluation needs, so the first candidate's clock does not include start-up."""
     _setup()
@@ -68,7 +85,14 @@ def warm(function: str) -> float:
 
 def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float]:
     """``function(text, task)`` and the seconds it took; an exception becomes status "error" (the search goes on)."""
+    global _LOOP_LOWERED
     _setup()
+    if not _LOOP_LOWERED and threading.current_thread() is not threading.main_thread():
+        # A Dask worker: this executor thread trains while the main thread runs the worker's event loop. Lower the
+        # loop, not the training (threads inherit their creator's priority, so the loop must not be lowered before
+        # it starts this thread); a worker its nanny restarts does this again on its first candidate.
+        lower_priority(threading.main_thread().native_id)
+        _LOOP_LOWERED = True
     fn = resolve(function)
     t0 = time.perf_counter()
     try:
