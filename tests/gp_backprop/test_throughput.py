@@ -29,18 +29,21 @@ def test_dispatch_and_checkpoints_keep_workers_busy(sleeping: str, tmp_path: Pat
 
 def test_a_slow_tracking_store_does_not_slow_the_search(sleeping: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # 100 ms candidates, so that the search's own few milliseconds per candidate (dispatch, checkpoint, the
+    # writer's share of the GIL) stay far from the threshold on a noisy machine; 50 ms ones reached 0.775 once.
+    monkeypatch.setenv("GP_SLEEP", "0.1")
     log_child = Tracker._log_child
 
     def slow(self: Tracker, entry: object) -> None:  # a store as slow as training (a distant server)
-        time.sleep(0.05)
+        time.sleep(0.1)
         log_child(self, entry)
 
     monkeypatch.setattr(Tracker, "_log_child", slow)
-    cfg = tiny_config(tmp_path, space={"population": 20}, budget={"max_evals": 120}, parallel={"workers": 2},
+    cfg = tiny_config(tmp_path, space={"population": 20}, budget={"max_evals": 80}, parallel={"workers": 2},
                       evaluation={"function": sleeping}, tracking={"enabled": True})
     out = run_search(cfg, progress=False)
-    assert out.utilization >= 0.8, out.utilization    # logging in line would give at most 0.5
+    assert out.utilization >= 0.8, out.utilization    # ~0.95 here; logging in line would give at most 0.5
     from mlflow import MlflowClient
     children = f"tags.mlflow.parentRunId = '{out.run_id}'"
     runs = MlflowClient(cfg.tracking.uri).search_runs([out.experiment_id], children, max_results=1000)
-    assert len(runs) == 120                             # the backlog was written at the end
+    assert len(runs) == 80                              # the backlog was written at the end
