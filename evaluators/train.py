@@ -14,32 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.data import Splits, batches
+from evaluators.optim import lr_factor, make_optimizer, set_lr
 from evaluators.task import EvalResult, TaskSpec
 
-WARMUP_FRACTION = 0.1   # Backprop Evolution App. B: 10% warm-up, then cosine decay
 CHANCE_MARGIN = 0.015   # default hurdle: at most 1.5 points above chance
-
-
-def make_optimizer(model: nn.Module, task: TaskSpec) -> torch.optim.Optimizer:
-    params = list(model.parameters())
-    if task.optimizer == "adam":  # FTPROP-MB's setting: coupled L2 weight decay, default betas
-        return torch.optim.Adam(params, lr=task.lr, weight_decay=task.weight_decay)
-    momentum = task.momentum if task.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=task.lr, momentum=momentum, weight_decay=task.weight_decay)
-
-
-def lr_factor(task: TaskSpec, step: int, steps_per_epoch: int) -> float:
-    """Learning-rate multiplier before optimizer step ``step`` (0-based)."""
-    if task.schedule == "cosine":
-        total = task.epochs * steps_per_epoch
-        warm = max(1, int(WARMUP_FRACTION * total))
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-    if task.schedule == "step":
-        epoch = step // steps_per_epoch + 1
-        return task.lr_decay ** sum(epoch >= e for e in task.lr_decay_epochs)
-    return 1.0
 
 
 @torch.no_grad()
@@ -67,8 +45,7 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
     per_epoch = math.ceil(n / task.batch_size)
     if task.max_train_batches:
         per_epoch = min(per_epoch, task.max_train_batches)
-    sched = None if task.schedule == "constant" else torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(task, s, per_epoch))
+    scheduled = task.schedule != "constant"
     gen = torch.Generator(device=device).manual_seed(task.seed)
     chance = 1.0 / splits.num_classes
     hurdle = task.hurdle_acc if task.hurdle_acc >= 0 else chance + CHANCE_MARGIN
@@ -79,8 +56,7 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
     model.train()
     try:
         for epoch in range(1, task.epochs + 1):
-            total = torch.zeros((), device=device)
-            count = 0
+            total, count = 0.0, 0
             for i, (x, y) in enumerate(batches(splits.train, task.batch_size, generator=gen, shuffle=True,
                                                augment=splits.augment, normalize=splits.normalize)):
                 if i == per_epoch:
@@ -88,15 +64,16 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
                 loss = F.cross_entropy(model(x), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if not torch.isfinite(loss).item():
+                value = loss.item()  # the step's one sync; a float is also the cheapest finiteness check
+                if not math.isfinite(value):
                     raise Diverged(f"non-finite loss at epoch {epoch}, step {steps + 1}")
+                if scheduled:
+                    set_lr(opt, task.lr * lr_factor(task, steps, per_epoch))
                 opt.step()
-                if sched is not None:
-                    sched.step()
-                total += loss.detach()
+                total += value
                 count += 1
                 steps += 1
-            loss_curve.append(total.item() / max(1, count))
+            loss_curve.append(total / max(1, count))
             if not all(bool(torch.isfinite(p).all()) for p in params):  # a NaN from the epoch's last backward
                 raise Diverged(f"non-finite weights after epoch {epoch}")
             val_curve.append(accuracy(model, splits.val, splits))

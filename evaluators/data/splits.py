@@ -153,13 +153,13 @@ def _epoch(
         view = (1, -1) + (1,) * (x.dim() - 2)
         mean = torch.tensor(normalize.mean, dtype=torch.float32, device=device).view(view)
         std = torch.tensor(normalize.std, dtype=torch.float32, device=device).view(view)
-    order = torch.randperm(n, generator=generator, device=device) if shuffle else None
+    if shuffle:
+        # One gather per epoch, then every batch is a view: per-batch fancy indexing costs ~10 us a call, which on
+        # the digits MLP is a few percent of a step. The batches are the same ones either way.
+        order = torch.randperm(n, generator=generator, device=device)
+        x, y = x.index_select(0, order), y.index_select(0, order)
     for start in range(0, n, batch_size):
-        if order is None:
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]  # views, no copy
-        else:
-            idx = order[start : start + batch_size]
-            xb, yb = x[idx], y[idx]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         if augment:
             xb = _pad_crop_flip(xb, generator)
         if xb.dtype == torch.uint8:
