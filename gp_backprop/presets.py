@@ -26,7 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "space": {"population": 1000},
         "budget": {"max_evals": 20000},
         "task": {"dataset": "cifar10", "optimizer": "momentum", "lr": 0.1, "weight_decay": 5e-4,
-                 "batch_size": 128, "epochs": 100, "schedule": "cosine",
+                 "batch_size": 128, "epochs": 100, "schedule": "cosine", "hurdle_epoch": 20,  # 20% in, as at 20 epochs
                  "model": {"arch": "wrn", "depth": 10, "width": 1}},
         "evaluation": {"timeout": 8 * 3600.0},
     },

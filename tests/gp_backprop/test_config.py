@@ -20,6 +20,8 @@ def test_defaults_are_the_documented_digits_search() -> None:
     assert (cfg.parallel.backend, cfg.parallel.workers, cfg.evaluation.function) == ("loky", 0, "evaluators:evaluate")
     assert cfg.tracking.uri == "sqlite:///mlruns/mlflow.db" and cfg.task.dataset == "digits"
     assert build([]) == cfg
+    # The search's early stop (config.SEARCH_TASK): twice chance after a fifth of the epochs.
+    assert (cfg.task.hurdle_epoch, cfg.task.hurdle_acc, cfg.task.epochs) == (4, 0.2, 20)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -34,6 +36,7 @@ def test_presets_say_what_the_paper_ran() -> None:
     sign = build([("s", PRESETS["ftprop-sign"])])
     assert (a1.dataset, a1.model.arch, a1.model.depth, a1.model.width, a1.epochs) == ("cifar10", "wrn", 16, 2, 20)
     assert (b1.model.depth, b1.model.width, b1.epochs, b1.schedule) == (10, 1, 100, "cosine")
+    assert (a1.hurdle_epoch, b1.hurdle_epoch) == (4, 20)  # a fifth of the epochs in both
     assert sign.task.model.activation == "sign" and sign.space.hard_threshold
     assert sign.space.init == "seeds:ftp_sh,sste"
 

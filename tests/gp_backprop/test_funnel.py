@@ -76,9 +76,10 @@ def test_unknown_search_is_one_line_and_exit_2(in_tmp, capsys):
 
 
 def test_setups_follow_the_paper():
-    task = TaskSpec()
+    task = TaskSpec(hurdle_epoch=4, hurdle_acc=0.2)  # the search's early stop, which re-tests must not inherit
     by = {(s.name, s.optimizer): s for s in setups(task, ["A1", "A2", "A3"], ["sgd", "momentum"], (64,), 10)}
-    assert by[("A1", "sgd")].task == task
+    assert by[("A1", "sgd")].task == task.with_(hurdle_epoch=0)
+    assert all(s.task.hurdle_epoch == 0 for s in by.values())
     assert "9.5x the parameters" in by[("A2", "sgd")].description          # MLP 64-64 -> 256-256
     assert by[("A3", "sgd")].task.epochs == 5 * task.epochs and by[("A3", "sgd")].task.schedule == "cosine"
     assert by[("A1", "momentum")].task.optimizer == "momentum" and by[("A1", "momentum")].task.lr == 0.01
