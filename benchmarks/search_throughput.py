@@ -5,14 +5,20 @@
 - evaluations/min with MLflow tracking (local sqlite) on against off, target >= 0.95;
 - evaluations/min on a Dask LocalCluster against loky, target >= 0.90.
 
-Every configuration runs the same search (same seed, same number of evaluations) from warm workers; evals/min counts
-from the first submission to the last result. Tracking and checkpoints go to a temporary folder.
-Usage: python benchmarks/search_throughput.py [--evals 200] [--rounds 3] [--workers 2] [--skip dask,tracking,scaling]
+Every configuration trains the same candidates: the seed's first EVALS random equations (space.population = EVALS),
+which do not depend on the order results come back in. (A search's later mutants do, and on a 2-core machine the
+changing mix of cheap and dear candidates moved evals/min by +-15% between identical runs.) Configurations alternate
+within each round, from warm workers; evals/min counts from the first submission to the last result, so a tracking
+backlog written after the search is not counted (its size is printed). Each ratio is taken within a round, against
+that round's loky run; the table shows the median over rounds and the range. Tracking and checkpoints go to a
+temporary folder.
+Usage: python benchmarks/search_throughput.py [--evals 400] [--rounds 5] [--workers 2] [--skip dask,tracking,scaling]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -22,10 +28,10 @@ from gp_backprop.config import build
 from gp_backprop.search import Outcome, run_search
 
 
-def one(label: str, root: Path, evals: int, seed: int, **layers: dict) -> tuple[int, float, float]:
-    """Run one configuration; returns (evaluations, session seconds, worker-busy seconds)."""
+def one(label: str, root: Path, evals: int, seed: int, **layers: dict) -> tuple[float, float]:
+    """Run one configuration; returns (evaluations/min, worker utilization)."""
     name = "".join(c if c.isalnum() else "-" for c in label) + f"-{time.monotonic_ns()}"
-    overrides = {"name": name, "seed": seed, "budget": {"max_evals": evals},
+    overrides = {"name": name, "seed": seed, "budget": {"max_evals": evals}, "space": {"population": evals},
                  "tracking": {"enabled": False, "uri": f"sqlite:///{root}/mlflow.db",
                               "artifacts": str(root / "artifacts"), "checkpoint_dir": str(root / "searches")}}
     for k, v in layers.items():
@@ -34,13 +40,13 @@ def one(label: str, root: Path, evals: int, seed: int, **layers: dict) -> tuple[
     n = len(out.controller.population)
     print(f"  {label:<30} {n:>5} evals  {out.evals_per_min:8.1f} evals/min  utilization {out.utilization:.3f}",
           flush=True)
-    return n, out.session_seconds, out.utilization * out.session_seconds * out.workers
+    return out.evals_per_min, out.utilization
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--evals", type=int, default=200, help="evaluations per configuration and round (default 200)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds; configurations alternate within each (default 3)")
+    p.add_argument("--evals", type=int, default=400, help="evaluations per configuration and round (default 400)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds; configurations alternate within each (default 5)")
     p.add_argument("--workers", type=int, default=2, help="workers for the parallel runs (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip", default="", help="comma-separated: scaling, tracking, dask")
@@ -57,27 +63,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"search throughput: default digits task, {args.rounds} x {args.evals} evaluations per configuration, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work on the machine skews ratios)")
     # Alternating the configurations round by round spreads any drift in machine load over all of them.
-    totals = {label: [0, 0.0, 0.0] for label in configs}
+    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in configs}
     with tempfile.TemporaryDirectory() as d:
         for r in range(args.rounds):
             print(f"round {r + 1}")
             for label, layers in configs.items():
-                for i, v in enumerate(one(label, Path(d), args.evals, args.seed, **layers)):
-                    totals[label][i] += v
-    rate = {label: 60.0 * n / secs for label, (n, secs, _) in totals.items()}
-    n, secs, busy = totals[f"loky {w} workers"]
-    rows = [(f"worker utilization, loky {w} workers", busy / (secs * w), 0.90, "")]
-    base = rate[f"loky {w} workers"]
+                runs[label].append(one(label, Path(d), args.evals, args.seed, **layers))
+    base = f"loky {w} workers"
+
+    def ratio(label: str) -> list[float]:
+        return [a[0] / b[0] for a, b in zip(runs[label], runs[base])]
+
+    rows = [(f"worker utilization, loky {w} workers", [u for _, u in runs[base]], 0.90, "")]
     if "scaling" not in skip:
-        rows.append((f"evals/min {w} workers / 1 worker", base / rate["loky 1 worker"], 1.7, "x"))
+        rows.append((f"evals/min {w} workers / 1 worker", [1 / x for x in ratio("loky 1 worker")], 1.7, "x"))
     if "tracking" not in skip:
-        rows.append(("evals/min tracking on / off", rate[f"loky {w} workers, MLflow sqlite"] / base, 0.95, ""))
+        rows.append(("evals/min tracking on / off", ratio(f"loky {w} workers, MLflow sqlite"), 0.95, ""))
     if "dask" not in skip:
-        rows.append(("evals/min Dask / loky", rate[f"dask LocalCluster {w} workers"] / base, 0.90, ""))
+        rows.append(("evals/min Dask / loky", ratio(f"dask LocalCluster {w} workers"), 0.90, ""))
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
-    print(f"\n{'measure':<40} {'value':>7}   {'target':>7}")
-    for name, value, target, unit in rows:
-        print(f"{name:<40} {value:7.3f}{unit:1}  {'>= ' + str(target):>7}  {'ok' if value >= target else 'BELOW'}")
+    print(f"\n{'measure':<40} {'median':>7}   {'target':>7}       range over {args.rounds} rounds")
+    for name, values, target, unit in rows:
+        value = statistics.median(values)
+        print(f"{name:<40} {value:7.3f}{unit:1}  {'>= ' + str(target):>7}  {'ok' if value >= target else 'BELOW':5}"
+              f"  {min(values):.3f}-{max(values):.3f}")
     return 0
 
 
