@@ -1,11 +1,13 @@
 """MLflow tracking off the search's critical path: one experiment per search name, a parent run per search and a
-nested child run per trained candidate, written by one background thread of the controller process.
+nested child run per trained candidate, written by one background thread of the controller process. The parent
+run's progress metrics and artifacts go ahead of queued child runs.
 
 Each child is ``create_run`` (tags) + one ``log_batch`` (params and metrics) + ``set_terminated``, through
 ``MlflowClient`` only, so nothing touches MLflow's global active-run state.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -27,6 +29,7 @@ __all__ = ["Tracker", "TrackingError"]
 
 _FAILED = ("error", "crashed", "timeout")  # shown as failed runs in the UI
 _PARAM_MAX = 6000                          # MLflow's limit on a param value
+_PARENT, _CHILD, _END = 0, 1, 2   # writer queue priorities: the parent run's metrics first, the end last
 
 
 class TrackingError(RuntimeError):
@@ -52,7 +55,12 @@ class Tracker:
         self.failures = 0
         self.first_failure = ""
         self._done = 0                   # queue items handled, to tell a slow writer from a stuck one
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # The writer lags behind the search on a busy machine (it runs on idle CPU only), so the parent run's
+        # progress metrics and artifacts jump the queue of child runs: the UI's charts stay current. The sequence
+        # number keeps FIFO order within a priority (child runs are logged as a prefix of the population).
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._children_in = self._children_out = 0   # child runs queued / handled (one writer thread each)
         self._thread = threading.Thread(target=self._work, name="mlflow-tracking", daemon=True)
 
     # ---- controller side ----------------------------------------------------------------------------------------
@@ -93,33 +101,38 @@ class Tracker:
                                 " (is the server running?) or pass --no-tracking") from exc
         self._thread.start()
         for e in pending:
-            self._queue.put(("child", e, e.index in present))
+            self._put(_CHILD, ("child", e, e.index in present))
         return self.run_id
 
     def child(self, entry: Entry) -> None:
-        self._queue.put(("child", entry, False))
+        self._put(_CHILD, ("child", entry, False))
 
     def progress(self, step: int, metrics: dict[str, float]) -> None:
-        self._queue.put(("metrics", step, metrics, time.time()))
+        self._put(_PARENT, ("metrics", step, metrics, time.time()))
 
     def artifacts(self, rows: Sequence[Any], fitness: Sequence[float], reference: float | None) -> None:
-        self._queue.put(("artifacts", list(rows), list(fitness), reference))
+        self._put(_PARENT, ("artifacts", list(rows), list(fitness), reference))
 
     def backlog(self) -> int:
-        return self._queue.qsize()
+        return self._children_in - self._children_out
 
     def close(self, status: str = "FINISHED", stall: float = 120.0) -> bool:
         """Finish the parent run after everything queued. Waits as long as the writer makes progress; gives up
         (returns False) after ``stall`` seconds without any, e.g. when the server went away."""
         if not self._thread.is_alive():
             return True
-        self._queue.put(("end", status))
+        self._put(_END, ("end", status))
         seen, since = -1, time.monotonic()
         while self._thread.is_alive() and time.monotonic() - since < stall:
             if self._done != seen:
                 seen, since = self._done, time.monotonic()
             self._thread.join(1.0)
         return not self._thread.is_alive()
+
+    def _put(self, priority: int, item: tuple) -> None:
+        if item[0] == "child":
+            self._children_in += 1
+        self._queue.put((priority, next(self._seq), item))
 
     # ---- writer thread ------------------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -131,7 +144,7 @@ class Tracker:
             except OSError:  # a sandbox that forbids it: the writer then runs at normal priority
                 pass
         while True:
-            item = self._queue.get()
+            item = self._queue.get()[2]
             try:
                 if item[0] == "child":
                     if not item[2]:
@@ -153,6 +166,7 @@ class Tracker:
                 self._done += 1
                 if item[0] == "child":
                     self.logged += 1
+                    self._children_out += 1
 
     def _log_child(self, e: Entry) -> None:
         from mlflow.entities import Metric, Param

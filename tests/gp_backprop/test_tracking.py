@@ -2,6 +2,7 @@
 candidate, wherever the kill interrupted the writer."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -55,3 +56,36 @@ def test_a_resume_completes_half_written_children_and_logs_each_candidate_once(t
     by_key = {r.data.tags["gp.key"]: r for r in runs}
     assert by_key["k03"].data.params["equation"] == "add(g, 3)"                        # rewritten in full
     assert by_key["k03"].data.metrics["val_acc"] == 0.53
+
+
+def test_progress_metrics_overtake_a_backlog_of_child_runs(tmp_path: Path) -> None:
+    """The UI's progress charts stay current while child runs wait for idle CPU; children keep their order."""
+    es = entries(5)
+    t = tracker(tmp_path)
+    inside, gate, order = threading.Event(), threading.Event(), []
+    log_child, log_metrics = t._log_child, t._log_metrics
+
+    def slow_child(e: Entry) -> None:
+        inside.set()
+        gate.wait(10)
+        order.append(e.cand.key)
+        log_child(e)
+
+    def metrics(step: int, values: dict[str, float], at: float) -> None:
+        order.append(f"metrics@{step}")
+        log_metrics(step, values, at)
+
+    t._log_child, t._log_metrics = slow_child, metrics
+    run_id = t.open({"seed": "1"}, entries=es[:3])
+    assert inside.wait(10)   # the writer is busy with the first child
+    t.child(es[3])
+    t.progress(4, {"best_fitness": 0.54})
+    t.child(es[4])
+    assert t.backlog() == 5
+    gate.set()
+    assert t.close() and t.backlog() == 0
+    # The writer was inside the first child when the rest queued up; the metrics went next, then the children in order.
+    assert order == ["k00", "metrics@4", "k01", "k02", "k03", "k04"]
+    assert len(children(tmp_path, run_id)) == 5
+    history = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_metric_history(run_id, "best_fitness")
+    assert [(m.step, m.value) for m in history] == [(4, 0.54)]
