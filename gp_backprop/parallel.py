@@ -22,7 +22,7 @@ from joblib.externals.loky.process_executor import BrokenProcessPool
 from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.config import ParallelConfig
-from gp_backprop.worker import keep_loky_worker, lower_priority, run_one, warm
+from gp_backprop.worker import STARTED_TOPIC, keep_loky_worker, lower_priority, run_one, run_one_on_dask, warm
 
 __all__ = ["Done", "Backend", "LokyBackend", "DaskBackend", "make_backend", "BackendError"]
 
@@ -58,6 +58,7 @@ class Done:
 
 
 class Backend(Protocol):
+    depth: int                                         # candidates handed to each worker: 1 runs, the rest queue
     def start(self) -> None: ...                       # start and warm the workers (blocks)
     def capacity(self) -> int: ...                     # how many candidates can run at once
     def running(self) -> int: ...
@@ -95,6 +96,8 @@ class _Slot:
 
 class LokyBackend:
     """``workers`` local processes through joblib's loky, one single-process executor per slot."""
+
+    depth = 1  # a loky round trip is ~4 ms; a queued candidate would die with its slot's process on a timeout
 
     def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float) -> None:
         self.function, self.task, self.workers, self.timeout = function, task, workers, timeout
@@ -167,7 +170,14 @@ class LokyBackend:
 
 
 class DaskBackend:
-    """Dask distributed: the scheduler at ``scheduler``, or a LocalCluster of ``workers`` one-thread processes."""
+    """Dask distributed: the scheduler at ``scheduler``, or a LocalCluster of ``workers`` one-thread processes.
+
+    Each worker thread holds two candidates: one trains, the next waits on the worker (Dask's scheduler sends each
+    one-thread worker two such tasks, ``worker-saturation`` 1.1 rounded up). A Dask round trip (result to the
+    scheduler and the client, next task back) took ~12 ms on 2 cores, 15% of a short digits candidate; queued, the
+    next one starts at once. Timeouts count from a task's start, which its worker reports (``run_one_on_dask``)."""
+
+    depth = 2
 
     def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float, scheduler: str) -> None:
         self.function, self.task, self.workers, self.timeout, self.scheduler = function, task, workers, timeout, \
@@ -175,6 +185,7 @@ class DaskBackend:
         self.client: Any = None
         self.cluster: Any = None
         self.futures: dict[str, tuple[Any, int, float]] = {}  # dask key -> (future, cid, submitted)
+        self.started: dict[str, float] = {}                     # dask key -> when its start was reported
         self._capacity = (0, 0.0)
 
     def start(self) -> None:
@@ -196,6 +207,7 @@ class DaskBackend:
                 # started from this loop and inherits nice 19 for its training too; that costs only where other work
                 # oversubscribes the machine.
                 self.client.run_on_scheduler(lower_priority)
+            self.client.subscribe_topic(STARTED_TOPIC, self._on_started)
             self.client.run(warm, self.function)
         except (OSError, TimeoutError) as exc:
             self.close()
@@ -215,8 +227,20 @@ class DaskBackend:
 
     def submit(self, cid: int, text: str, task: TaskSpec | None = None) -> None:
         key = f"evaluate-{cid}-{uuid.uuid4().hex[:8]}"
-        fut = self.client.submit(run_one, self.function, text, task or self.task, key=key, pure=False)
+        fut = self.client.submit(run_one_on_dask, self.function, text, task or self.task, key=key, pure=False)
         self.futures[key] = (fut, cid, time.monotonic())
+
+    def _on_started(self, event: tuple[float, dict]) -> None:
+        # Called on the client's event loop thread; the time of arrival is a little after the true start, so a
+        # timeout can only come late, never early. A task that restarts elsewhere reports again.
+        self.started[event[1]["key"]] = time.monotonic()
+
+    def _deadline(self, key: str, submitted: float) -> float:
+        """When a candidate runs out of time: ``timeout`` after its reported start. Before any report (an event can
+        be lost, e.g. sent before the subscription reached the scheduler) it may be queued behind one candidate
+        that itself may take up to ``timeout``: so twice that after submission."""
+        start = self.started.get(key)
+        return start + self.timeout if start is not None else submitted + 2 * self.timeout
 
     def wait(self, timeout: float) -> list[Done]:
         from distributed import KilledWorker, wait
@@ -237,12 +261,13 @@ class DaskBackend:
                 status = "crashed" if isinstance(exc, KilledWorker) else "error"
                 out.append(Done(cid, EvalResult(status, message=f"{type(exc).__name__}: {_first_line(exc)}"),
                                 now - submitted))
-            elif self.timeout and now - submitted > self.timeout:
-                out.append(Done(cid, _timeout_result(self.timeout), now - submitted))
+            elif self.timeout and now > self._deadline(key, submitted):
+                out.append(Done(cid, _timeout_result(self.timeout), now - self.started.get(key, submitted)))
                 self._stop(fut)
             else:
                 continue
             del self.futures[key]
+            self.started.pop(key, None)
         return out
 
     def _stop(self, fut: Any) -> None:

@@ -189,7 +189,7 @@ class _Loop:
         self._submit()
 
     def _submit(self) -> None:
-        cap = self.backend.capacity()
+        cap = self.backend.capacity() * self.backend.depth
         while self.pending and self.backend.running() < cap:
             c = self.pending.popleft()
             self.backend.submit(c.cid, c.text)

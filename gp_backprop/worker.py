@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 from evaluators.task import EvalResult, TaskSpec
 
-__all__ = ["run_one", "warm", "resolve", "keep_loky_worker", "lower_priority"]
+__all__ = ["run_one", "run_one_on_dask", "warm", "resolve", "keep_loky_worker", "lower_priority", "STARTED_TOPIC"]
+
+STARTED_TOPIC = "gp-backprop-started"   # Dask event topic: a candidate's task began on its worker
 
 _FUNCTIONS: dict[str, Callable[[str, TaskSpec], EvalResult]] = {}
 _READY = False
@@ -103,3 +105,15 @@ def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float
     if not isinstance(result, EvalResult):
         result = EvalResult("error", message=f"{function} returned {type(result).__name__}, not an EvalResult")
     return result, time.perf_counter() - t0
+
+
+def run_one_on_dask(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float]:
+    """``run_one`` on a Dask worker, first telling the controller (a Dask event, through the scheduler) that this
+    task has started. The controller keeps a second candidate queued on each worker, so a worker starts it the moment
+    the first ends, without a round trip to the scheduler (~12 ms on a 2-core machine); its timeout counts from here,
+    not from when it was queued."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(STARTED_TOPIC, {"key": worker.get_current_task()})
+    return run_one(function, text, task)

@@ -39,6 +39,8 @@ def faulty(text: str, task: TaskSpec) -> EvalResult:
         os.kill(os.getpid(), signal.SIGKILL)
     if fault == "sleep":
         time.sleep(600)
+    if fault == "nap":                           # slow, but within the timeout
+        time.sleep(float(os.environ.get("GP_NAP", "1.0")))
     acc = fake_accuracy(text)
     return EvalResult("ok", val_acc=acc, test_acc=acc - 0.01, val_curve=(acc / 2, acc), loss_curve=(1.0, 0.5),
                       steps=2, wall_time=0.001)

@@ -53,3 +53,22 @@ def test_a_search_starts_its_own_local_cluster_and_survives_a_timeout(tmp_path: 
     expected = {"sleep": "timeout", "raise": "error"}
     assert [e.result.status for e in ctl.population] == \
         [expected.get(plan.get(e.cand.text, ""), "ok") for e in ctl.population]
+    # Its clock started when its worker reported the start, not when it was queued (that would be 6 s).
+    sleeper = next(e for e in ctl.population if e.cand.text == texts[2])
+    assert 3.0 <= sleeper.busy < 4.5
+
+
+def test_a_candidate_queued_on_a_dask_worker_is_timed_from_its_start(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker holds a second candidate while the first trains; waiting there does not count against it."""
+    cfg = tiny_config(tmp_path, space={"population": 6}, budget={"max_evals": 6},
+                      parallel={"workers": 2, "backend": "dask"},
+                      evaluation={"function": "tests.gp_backprop.faults:faulty", "timeout": 2.0})
+    probe = Controller(cfg.space, cfg.seed)
+    monkeypatch.setenv("GP_FAULTS", json.dumps({probe.propose().text: "nap" for _ in range(6)}))
+    monkeypatch.setenv("GP_NAP", "1.3")   # queued ones finish 2.6 s after submission, each within its 2 s
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+    out = run_search(cfg, progress=False)
+    assert [e.result.status for e in out.controller.population] == ["ok"] * 6
+    assert out.utilization > 0.6   # queued candidates start at once: ~0.9 (fixed costs of a 6-candidate search)
