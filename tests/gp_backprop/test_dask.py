@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gp_backprop.config import SearchConfig
 from gp_backprop.controller import Controller
 from gp_backprop.evolve import main
 from gp_backprop.search import run_search
@@ -35,24 +36,29 @@ def test_a_search_runs_on_a_dask_cluster(dask_scheduler: str, in_tmp: Path,
     assert pop[0]["result"]["val_curve"] or pop[1]["result"]["val_curve"]   # really trained, epoch by epoch
 
 
+def faulty_local_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int, timeout: float,
+                         faults: dict[int, str]) -> tuple[SearchConfig, list[str]]:
+    """A search of ``n`` candidates on its own 2-worker LocalCluster, where candidate i does ``faults[i]``
+    (tests/gp_backprop/faults.py); returns the config and the candidates' texts, in proposal order."""
+    cfg = tiny_config(tmp_path, space={"population": n}, budget={"max_evals": n},
+                      parallel={"workers": 2, "backend": "dask"},
+                      evaluation={"function": "tests.gp_backprop.faults:faulty", "timeout": timeout})
+    probe = Controller(cfg.space, cfg.seed)
+    texts = [probe.propose().text for _ in range(n)]
+    monkeypatch.setenv("GP_FAULTS", json.dumps({texts[i]: fault for i, fault in faults.items()}))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))        # the workers import tests.gp_backprop.faults
+    return cfg, texts
+
+
 def test_a_search_starts_its_own_local_cluster_and_survives_a_timeout(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = tiny_config(tmp_path, space={"population": 8}, budget={"max_evals": 8},
-                      parallel={"workers": 2, "backend": "dask"},
-                      evaluation={"function": "tests.gp_backprop.faults:faulty", "timeout": 3.0})
-    probe = Controller(cfg.space, cfg.seed)
-    texts = [probe.propose().text for _ in range(8)]
-    plan = {texts[2]: "sleep", texts[3]: "raise"}
-    monkeypatch.setenv("GP_FAULTS", json.dumps(plan))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))        # the workers import tests.gp_backprop.faults
-
+    cfg, texts = faulty_local_cluster(tmp_path, monkeypatch, 8, 3.0, {2: "sleep", 3: "raise"})
     out = run_search(cfg, progress=False)
     ctl = out.controller
     assert out.status == "finished" and out.workers == 2
     assert sorted(e.cand.cid for e in ctl.population) == list(range(8))
-    expected = {"sleep": "timeout", "raise": "error"}
-    assert [e.result.status for e in ctl.population] == \
-        [expected.get(plan.get(e.cand.text, ""), "ok") for e in ctl.population]
+    expected = {texts[2]: "timeout", texts[3]: "error"}
+    assert [e.result.status for e in ctl.population] == [expected.get(e.cand.text, "ok") for e in ctl.population]
     # Its clock started when its worker reported the start, not when it was queued (that would be 6 s).
     sleeper = next(e for e in ctl.population if e.cand.text == texts[2])
     assert 3.0 <= sleeper.busy < 4.5
@@ -61,14 +67,8 @@ def test_a_search_starts_its_own_local_cluster_and_survives_a_timeout(tmp_path: 
 def test_a_candidate_queued_on_a_dask_worker_is_timed_from_its_start(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Each worker holds a second candidate while the first trains; waiting there does not count against it."""
-    cfg = tiny_config(tmp_path, space={"population": 6}, budget={"max_evals": 6},
-                      parallel={"workers": 2, "backend": "dask"},
-                      evaluation={"function": "tests.gp_backprop.faults:faulty", "timeout": 2.0})
-    probe = Controller(cfg.space, cfg.seed)
-    monkeypatch.setenv("GP_FAULTS", json.dumps({probe.propose().text: "nap" for _ in range(6)}))
+    cfg, _ = faulty_local_cluster(tmp_path, monkeypatch, 6, 2.0, {i: "nap" for i in range(6)})
     monkeypatch.setenv("GP_NAP", "1.3")   # queued ones finish 2.6 s after submission, each within its 2 s
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-
     out = run_search(cfg, progress=False)
     assert [e.result.status for e in out.controller.population] == ["ok"] * 6
     assert out.utilization > 0.6   # queued candidates start at once: ~0.9 (fixed costs of a 6-candidate search)
