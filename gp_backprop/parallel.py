@@ -285,7 +285,7 @@ class DaskBackend:
         if self.client is not None:
             if self.futures:
                 self.client.cancel([f for f, _, _ in self.futures.values()])
-            self.futures = {}
+            self.futures, self.started = {}, {}
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
