@@ -1,9 +1,9 @@
 """Optimizers and learning-rate schedules for the training loop: a lean SGD (plain or momentum), Adam, and the
 constant / cosine-with-warm-up / step schedules.
 
-SGD is written out because a search trains thousands of tiny networks: on the digits MLP, ``torch.optim.SGD``'s
+SGD skips torch.optim's wrapper because a search trains thousands of tiny networks: on the digits MLP, ``torch.optim.SGD``'s
 ``step`` and ``zero_grad`` cost ~75 µs of Python per step (profiler ranges, hooks, per-group bookkeeping), a tenth of
-the whole step. ``LeanSGD`` makes the same update with the same float operations in two foreach calls.
+the whole step. ``LeanSGD`` calls the same functional update directly.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.optim.sgd import sgd
 
 from evaluators.task import TaskSpec
 
@@ -18,9 +19,9 @@ WARMUP_FRACTION = 0.1   # Backprop Evolution App. B: 10% warm-up, then cosine de
 
 
 class LeanSGD:
-    """``torch.optim.SGD`` with dampening 0 and no Nesterov: ``d = grad + wd * p``; with momentum
-    ``buf = momentum * buf + d`` (``buf = d`` at the first step); ``p -= lr * (buf or d)``. Bit for bit the same
-    parameters as torch.optim (tests/evaluators/test_optim.py). The learning rate lives in ``param_groups[0]["lr"]``
+    """``torch.optim.SGD`` (dampening 0, no Nesterov) without its per-step machinery: ``step`` calls the same
+    functional ``torch.optim.sgd.sgd`` that ``SGD.step`` calls, with the same momentum buffers, so the parameters are
+    bit for bit torch.optim's (tests/evaluators/test_optim.py). The learning rate lives in ``param_groups[0]["lr"]``
     like torch.optim's, so a schedule sets it the same way for either kind of optimizer."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
@@ -35,27 +36,14 @@ class LeanSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        if all(p.grad is not None for p in self.params):
-            index = range(len(self.params))
-        else:  # a parameter the loss did not reach this step keeps its value and its buffer, as in torch.optim
-            index = [i for i, p in enumerate(self.params) if p.grad is not None]
+        # A parameter the loss did not reach this step keeps its value and its buffer, as in torch.optim.
+        index = [i for i, p in enumerate(self.params) if p.grad is not None]
         params = [self.params[i] for i in index]
-        grads = [self.params[i].grad for i in index]
-        if self.weight_decay:
-            grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
-        if self.momentum:
-            if any(self.buffers[i] is None for i in index):
-                for i, g in zip(index, grads):
-                    if self.buffers[i] is None:
-                        self.buffers[i] = g.clone()
-                    else:
-                        self.buffers[i].mul_(self.momentum).add_(g)
-            else:
-                bufs = [self.buffers[i] for i in index]
-                torch._foreach_mul_(bufs, self.momentum)
-                torch._foreach_add_(bufs, grads)
-            grads = [self.buffers[i] for i in index]
-        torch._foreach_add_(params, grads, alpha=-self.param_groups[0]["lr"])
+        buffers = [self.buffers[i] for i in index]   # sgd() fills a first step's None entries in place
+        sgd(params, [p.grad for p in params], buffers, weight_decay=self.weight_decay, momentum=self.momentum,
+            lr=self.param_groups[0]["lr"], dampening=0.0, nesterov=False, maximize=False, foreach=True)
+        for i, buf in zip(index, buffers):
+            self.buffers[i] = buf
 
 
 def make_optimizer(model: nn.Module, task: TaskSpec) -> LeanSGD | torch.optim.Optimizer:
