@@ -86,8 +86,8 @@ class TrackingConfig:
 # rule is not stated). Ours: a candidate whose validation accuracy after epoch 4 of 20 is at most 0.2 (twice chance
 # on 10 classes) stops there, with status "hurdle" and that accuracy as its fitness; backprop has 0.50 there. In a
 # 5,000-candidate digits search without it, 64% of the candidates were at or under the bar at epoch 4; stopping them
-# there would have saved 59% of the training time. 12 of them would have ended above backprop's 0.922, none above 0.942 (the top ten were
-# 0.972-0.978). Re-tests of finalists (reevaluate, funnel) train in full.
+# there would have saved 59% of the training time. 12 of them would have ended above backprop's 0.922, none above
+# 0.942 (the top ten were 0.972-0.978). Re-tests of finalists (reevaluate, funnel) train in full.
 SEARCH_TASK = TaskSpec(hurdle_epoch=4, hurdle_acc=0.2)
 
 
