@@ -1,9 +1,9 @@
 """Optimizers and learning-rate schedules for the training loop: a lean SGD (plain or momentum), Adam, and the
 constant / cosine-with-warm-up / step schedules.
 
-SGD skips torch.optim's wrapper because a search trains thousands of tiny networks: on the digits MLP, ``torch.optim.SGD``'s
-``step`` and ``zero_grad`` cost ~75 µs of Python per step (profiler ranges, hooks, per-group bookkeeping), a tenth of
-the whole step. ``LeanSGD`` calls the same functional update directly.
+SGD skips torch.optim's wrapper because a search trains thousands of tiny networks: on the digits MLP,
+``torch.optim.SGD``'s ``step`` and ``zero_grad`` cost ~75 µs of Python per step (profiler ranges, hooks, per-group
+bookkeeping), a tenth of the whole step. ``LeanSGD`` calls the same functional update directly.
 """
 from __future__ import annotations
 
