@@ -174,7 +174,7 @@ class DaskBackend:
 
     Each worker thread holds two candidates: one trains, the next waits on the worker (Dask's scheduler sends each
     one-thread worker two such tasks, ``worker-saturation`` 1.1 rounded up). A Dask round trip (result to the
-    scheduler and the client, next task back) took ~12 ms on 2 cores, 15% of a short digits candidate; queued, the
+    scheduler and the client, next task back) took ~12 ms on 2 cores, a tenth of a short digits candidate; queued, the
     next one starts at once. Timeouts count from a task's start, which its worker reports (``run_one_on_dask``)."""
 
     depth = 2
