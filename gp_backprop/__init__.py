@@ -16,7 +16,7 @@ _API = {
     "PRESETS": "presets", "SELECTIONS": "selection",
     "Controller": "controller", "Candidate": "controller", "Entry": "controller",
     "run_search": "search", "Outcome": "search",
-    "make_backend": "parallel", "LokyBackend": "parallel", "DaskBackend": "parallel",
+    "make_backend": "parallel", "LokyBackend": "parallel", "DaskBackend": "dask_backend",
     "Tracker": "tracking", "RunFolder": "checkpoint", "hall_of_fame": "report",
 }
 

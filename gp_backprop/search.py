@@ -168,16 +168,17 @@ class _Loop:
         return 0 < self.cfg.budget.time_budget <= self.elapsed()
 
     def _fill(self) -> None:
-        """Propose until every worker has a candidate and one more waits per worker (or the budget says stop),
-        journal how many proposals that took, and submit to free workers.
+        """Propose until every worker has its candidates (one running and one waiting for loky; two chunks for
+        Dask) or the budget says stop, journal how many proposals that took, and submit to free workers.
 
         Proposing ahead takes the proposal (selection, mutation, feasibility probes: a few milliseconds) off the
         path between a worker's result and its next candidate, which on 2 cores is ~5% of a 100 ms digits training.
         A proposal then misses the results of the candidates still in flight, as every asynchronous proposal does
         (paper §3.2); with one worker it misses one result, the same one in every run, so runs and resumes replay
         exactly."""
-        ctl, cap, calls = self.ctl, self.backend.capacity(), 0
-        while (len(ctl.inflight) < 2 * cap and ctl.next_cid < self.cfg.budget.max_evals and not self.stop
+        ctl, calls = self.ctl, 0
+        ahead = self.backend.capacity() * max(2, self.backend.depth)
+        while (len(ctl.inflight) < ahead and ctl.next_cid < self.cfg.budget.max_evals and not self.stop
                and not self._time_up()):
             calls += 1
             cand = ctl.propose()
