@@ -8,10 +8,10 @@
 Every configuration trains the same candidates: the seed's first EVALS random equations (space.population = EVALS),
 which do not depend on the order results come back in. (A search's later mutants do, and on a 2-core machine the
 changing mix of cheap and dear candidates moved evals/min by +-15% between identical runs.) Configurations alternate
-within each round, from warm workers; evals/min counts from the first submission to the last result, so a tracking
-backlog written after the search is not counted (its size is printed). Each ratio is taken within a round, against
-that round's loky run; the table shows the median over rounds and the range. Tracking and checkpoints go to a
-temporary folder.
+within each round, in an order rotated from round to round, from warm workers; evals/min counts from the first
+submission to the last result, so a tracking backlog written after the search is not counted (its size is printed).
+Each ratio is taken within a round, against that round's loky run; the table shows the median over rounds and the
+range. Tracking and checkpoints go to a temporary folder.
 Usage: python benchmarks/search_throughput.py [--evals 400] [--rounds 5] [--workers 2] [--skip dask,tracking,scaling]
 """
 from __future__ import annotations
@@ -62,13 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         configs[f"dask LocalCluster {w} workers"] = {"parallel": {"workers": w, "backend": "dask"}}
     print(f"search throughput: default digits task, {args.rounds} x {args.evals} evaluations per configuration, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work on the machine skews ratios)")
-    # Alternating the configurations round by round spreads any drift in machine load over all of them.
+    # Alternating the configurations round by round spreads any drift in machine load over all of them; rotating
+    # their order each round spreads any effect of going first or following another (one run of this script had the
+    # first configuration slowest in every round).
     runs: dict[str, list[tuple[float, float]]] = {label: [] for label in configs}
+    labels = list(configs)
     with tempfile.TemporaryDirectory() as d:
         for r in range(args.rounds):
             print(f"round {r + 1}")
-            for label, layers in configs.items():
-                runs[label].append(one(label, Path(d), args.evals, args.seed, **layers))
+            for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+                runs[label].append(one(label, Path(d), args.evals, args.seed, **configs[label]))
     base = f"loky {w} workers"
 
     def ratio(label: str) -> list[float]:
