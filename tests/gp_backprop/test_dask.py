@@ -66,7 +66,8 @@ def test_a_search_starts_its_own_local_cluster_and_survives_a_timeout(tmp_path: 
 
 def test_a_candidate_queued_on_a_dask_worker_is_timed_from_its_start(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each worker holds a second candidate while the first trains; waiting there does not count against it."""
+    """Each worker holds a second chunk while the first trains (one candidate each: these are long); waiting there
+    does not count against a candidate's timeout."""
     cfg, _ = faulty_local_cluster(tmp_path, monkeypatch, 6, 2.0, {i: "nap" for i in range(6)})
     monkeypatch.setenv("GP_NAP", "1.3")   # queued ones finish 2.6 s after submission, each within its 2 s
     out = run_search(cfg, progress=False)
