@@ -191,7 +191,7 @@ class DaskBackend:
     def _handle(self, kind: str, what: Any, when: float | None, out: list[Done]) -> None:
         if kind == "event":
             cid = what.get("done")
-            if cid in self.cands:  # from any chunk that held it: a result is a result
+            if cid in self.cands and "result" in what:  # from any chunk that held it: a result is a result
                 out.append(self._done(cid, EvalResult.from_dict(what["result"]), what["busy"], measured=True))
             nxt = self.cands.get(what.get("next"))
             if nxt is not None and nxt.key == what.get("key"):  # not a stale start from a chunk given up on

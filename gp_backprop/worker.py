@@ -124,7 +124,10 @@ def run_chunk_on_dask(function: str, items: list[tuple[int, str, TaskSpec]]) -> 
     for i, (cid, text, task) in enumerate(items):
         result, busy = run_one(function, text, task)
         following = items[i + 1][0] if i + 1 < len(items) else None
-        worker.log_event(EVENTS_TOPIC, {"key": key, "done": cid, "result": result.to_dict(), "busy": busy,
-                                        "next": following})
+        try:
+            worker.log_event(EVENTS_TOPIC, {"key": key, "done": cid, "result": result.to_dict(), "busy": busy,
+                                            "next": following})
+        except TypeError:  # not msgpack-able (e.g. numpy float32 from a custom function): the return value has it
+            worker.log_event(EVENTS_TOPIC, {"key": key, "next": following})
         out.append((cid, result, busy))
     return out

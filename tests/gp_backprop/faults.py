@@ -41,6 +41,9 @@ def faulty(text: str, task: TaskSpec) -> EvalResult:
         time.sleep(600)
     if fault == "nap":                           # slow, but within the timeout
         time.sleep(float(os.environ.get("GP_NAP", "1.0")))
+    if fault == "float32":                       # a custom function's numpy scalars: valid, but not msgpack-able
+        import numpy as np
+        return EvalResult("ok", val_acc=np.float32(0.5), val_curve=(np.float32(0.5),))
     acc = fake_accuracy(text)
     return EvalResult("ok", val_acc=acc, test_acc=acc - 0.01, val_curve=(acc / 2, acc), loss_curve=(1.0, 0.5),
                       steps=2, wall_time=0.001)

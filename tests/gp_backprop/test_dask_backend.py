@@ -14,7 +14,8 @@ from gp_backprop.worker import EVENTS_TOPIC
 from tests.gp_backprop.conftest import ROOT
 
 FAULTY = "tests.gp_backprop.faults:faulty"
-PLAN = '{"sleep-0": "sleep", "kill-0": "kill", "nap-0": "nap", "nap-1": "nap", "nap-2": "nap", "nap-3": "nap"}'
+PLAN = ('{"sleep-0": "sleep", "kill-0": "kill", "float32-0": "float32", '
+        '"nap-0": "nap", "nap-1": "nap", "nap-2": "nap", "nap-3": "nap"}')
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,16 @@ def test_a_killed_worker_inside_a_chunk_crashes_only_its_candidate(backend: Dask
     done = drain(backend)
     assert statuses(done) == {0: "ok", 1: "crashed", 2: "ok", 3: "ok"}
     assert "KilledWorker" in next(d for _, d in done if d.cid == 1).result.message
+
+
+def test_a_result_an_event_cannot_carry_comes_back_with_its_chunk(backend: DaskBackend) -> None:
+    """A custom function may return numpy float32s: msgpack (Dask events) refuses them, pickle (results) does not."""
+    backend.mean_busy = 0.05
+    for i, text in enumerate(["ok-0", "float32-0", "ok-2"]):
+        backend.submit(i, text)
+    done = drain(backend)
+    assert statuses(done) == {0: "ok", 1: "ok", 2: "ok"}
+    assert next(d for _, d in done if d.cid == 1).result.val_acc == 0.5
 
 
 def test_results_still_come_back_when_no_event_arrives(backend: DaskBackend) -> None:
