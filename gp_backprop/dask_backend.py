@@ -14,7 +14,7 @@ import logging
 import queue
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from evaluators.task import EvalResult, TaskSpec
@@ -55,9 +55,8 @@ class _Cand:
 @dataclass
 class _Chunk:
     future: Any
-    cids: list[int]
     submitted: float
-    cands: dict[int, _Cand] = field(default_factory=dict)
+    cands: dict[int, _Cand]        # its candidates, in order (the objects: one sent again is a new chunk's)
 
 
 class DaskBackend:
@@ -151,7 +150,7 @@ class DaskBackend:
             c.key, c.started = key, None
         items = [(cid, c.text, c.task) for cid, c in cands.items()]
         fut = self.client.submit(run_chunk_on_dask, self.function, items, key=key, pure=False)
-        self.chunks[key] = _Chunk(fut, list(cids), time.monotonic(), cands)
+        self.chunks[key] = _Chunk(fut, time.monotonic(), cands)
         fut.add_done_callback(lambda f: self.inbox.put(("chunk", f.key, None)))
 
     def _on_event(self, event: tuple[float, dict]) -> None:
@@ -166,7 +165,7 @@ class DaskBackend:
         if c.started is not None:
             return c.started + self.timeout
         chunk = self.chunks[c.key]
-        return chunk.submitted + (2 * len(chunk.cids) + 1) * self.timeout
+        return chunk.submitted + (2 * len(chunk.cands) + 1) * self.timeout
 
     def wait(self, timeout: float) -> list[Done]:
         self._pack()
@@ -213,7 +212,7 @@ class DaskBackend:
         chunk = self.chunks.pop(key, None)
         if chunk is None:  # given up on already (a timeout)
             return
-        left = [cid for cid in chunk.cids if self.cands.get(cid) is chunk.cands[cid]]
+        left = [cid for cid, c in chunk.cands.items() if self.cands.get(cid) is c]
         if not left:
             return
         fut, now = chunk.future, time.monotonic()
@@ -261,7 +260,7 @@ class DaskBackend:
             chunk = self.chunks.pop(c.key)
             out.append(self._done(cid, timeout_result(self.timeout), now - (c.started or chunk.submitted)))
             self._stop(chunk.future)
-            self._again([x for x in chunk.cids if self.cands.get(x) is chunk.cands[x]], out,
+            self._again([x for x, cx in chunk.cands.items() if self.cands.get(x) is cx], out,
                         "its chunk's worker was restarted after a timeout")
 
     def _stop(self, fut: Any) -> None:
