@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"search throughput: default digits task, {args.rounds} x {args.evals} evaluations per configuration, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work on the machine skews ratios)")
     # Alternating the configurations round by round spreads any drift in machine load over all of them; rotating
-    # their order each round spreads any effect of going first or following another (one run of this script had the
-    # first configuration slowest in every round).
+    # their order each round spreads any effect of going first or following another (in one run of this script the
+    # first configuration, loky without tracking, was slower than the same with tracking in all five rounds).
     runs: dict[str, list[tuple[float, float]]] = {label: [] for label in configs}
     labels = list(configs)
     with tempfile.TemporaryDirectory() as d:
