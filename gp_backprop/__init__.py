@@ -13,11 +13,11 @@ from typing import Any
 _API = {
     "SearchConfig": "config", "SpaceConfig": "config", "BudgetConfig": "config", "EvaluationConfig": "config",
     "ParallelConfig": "config", "TrackingConfig": "config", "ConfigError": "config", "build": "config",
-    "PRESETS": "presets", "SELECTIONS": "selection",
-    "Controller": "controller", "Candidate": "controller", "Entry": "controller",
-    "run_search": "search", "Outcome": "search",
-    "make_backend": "parallel", "LokyBackend": "parallel", "DaskBackend": "dask_backend",
-    "Tracker": "tracking", "RunFolder": "checkpoint", "hall_of_fame": "report",
+    "PRESETS": "presets", "SELECTIONS": "search",
+    "Controller": "search", "Candidate": "search", "Entry": "search", "RunFolder": "search",
+    "run_search": "search", "Outcome": "search", "hall_of_fame": "search",
+    "make_backend": "parallel", "BACKENDS": "parallel", "LokyBackend": "parallel", "DaskBackend": "parallel",
+    "Tracker": "tracking",
 }
 
 __all__ = sorted(_API)

@@ -18,6 +18,9 @@ from typing import Any
 
 from evaluators.task import TaskSpec
 
+from gp_backprop.parallel import BACKENDS
+from gp_backprop.tracking.store import DEFAULT_URI
+
 __all__ = ["ConfigError", "SpaceConfig", "BudgetConfig", "EvaluationConfig", "ParallelConfig", "TrackingConfig",
            "SearchConfig", "build", "load_toml", "parse_duration", "flatten", "search_identity"]
 
@@ -73,7 +76,7 @@ class TrackingConfig:
     """What is recorded, and where."""
 
     enabled: bool = True
-    uri: str = "sqlite:///mlruns/mlflow.db"  # sqlite, not MLflow's file store (deprecated, refused without an env var)
+    uri: str = DEFAULT_URI
     artifacts: str = "mlruns/artifacts"      # artifact root for a new experiment on a local sqlite store
     hall_of_fame: int = 20              # K equations in hall_of_fame.csv and the summary (the paper reran its top 100)
     checkpoint_dir: str = "mlruns/searches"  # <dir>/<name>/checkpoint.json and journal.jsonl
@@ -115,7 +118,6 @@ class SearchConfig:
 
 DURATIONS = {"budget.time_budget", "evaluation.timeout", "tracking.checkpoint_every", "tracking.artifacts_every",
              "tracking.metrics_every"}
-BACKENDS = ("loky", "dask")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -131,7 +133,7 @@ def parse_duration(value: Any) -> float:
     return float(m.group(1)) * _UNITS[m.group(2) or "s"]
 
 
-def _hint(word: str, options: typing.Iterable[str]) -> str:
+def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(sorted(options))}"
 
@@ -176,7 +178,7 @@ def merge(base: dict[str, Any], overrides: dict[str, Any], src: str, prefix: str
     for k, v in overrides.items():
         where = f"{prefix}{k}"
         if k not in hints:
-            raise ConfigError(f"{src}: unknown key {where!r}{_hint(k, hints)}")
+            raise ConfigError(f"{src}: unknown key {where!r}{did_you_mean(k, hints)}")
         hint = hints[k]
         if is_dataclass(hint):
             if not isinstance(v, dict):
@@ -242,8 +244,6 @@ def validate(cfg: SearchConfig) -> None:
     from primitives.generate import FORMS
     from primitives.seeds import HARD_THRESHOLD_SEEDS
 
-    from gp_backprop.selection import SELECTIONS
-
     s, b, e, p, t = cfg.space, cfg.budget, cfg.evaluation, cfg.parallel, cfg.tracking
     _need(bool(re.fullmatch(r"[A-Za-z0-9._-]+", cfg.name)),
           f"name {cfg.name!r} may hold only letters, digits, '.', '_' and '-' (it names a folder); "
@@ -254,9 +254,8 @@ def validate(cfg: SearchConfig) -> None:
     _need(bool(s.k_weights) and all(w >= 0 and math.isfinite(w) for w in s.k_weights) and sum(s.k_weights) > 0,
           f"space.k_weights = {list(s.k_weights)} must be non-negative weights of k = 1, 2, ... with a positive sum,"
           " e.g. [1.0] (always one mutation, the paper) or [0.7, 0.3]")
-    _need(s.selection in SELECTIONS, f"space.selection = {s.selection!r} is unknown{_hint(s.selection, SELECTIONS)}")
     _need(s.tournament_size >= 1, f"space.tournament_size = {s.tournament_size} must be >= 1")
-    _need(s.form in FORMS, f"space.form = {s.form!r} is unknown{_hint(s.form, FORMS)}")
+    _need(s.form in FORMS, f"space.form = {s.form!r} is unknown{did_you_mean(s.form, FORMS)}")
     _need(s.init == "random" or s.init.startswith("seeds:"),
           f"space.init = {s.init!r} must be 'random' or 'seeds:NAME,NAME,...', e.g. --init seeds:backprop,fa")
     names = init_seeds(s.init) + [s.reference]
@@ -264,7 +263,7 @@ def validate(cfg: SearchConfig) -> None:
           "space.init = 'seeds:' names no seed; e.g. --init seeds:backprop,fa")
     for name in names:
         where = "space.reference" if name == s.reference else "space.init"
-        _need(name in SEEDS, f"{where}: unknown seed {name!r}{_hint(name, SEEDS)}")
+        _need(name in SEEDS, f"{where}: unknown seed {name!r}{did_you_mean(name, SEEDS)}")
         _need(s.hard_threshold or name not in HARD_THRESHOLD_SEEDS,
               f"{where}: seed {name!r} needs the hard-threshold functions; set space.hard_threshold = true"
               " (or use --preset ftprop-sign)")
@@ -274,7 +273,8 @@ def validate(cfg: SearchConfig) -> None:
     _need(e.timeout >= 0, f"evaluation.timeout = {e.timeout} must be >= 0 seconds (0 = none)")
     _check_function(e.function)
     _check_task(cfg.task)
-    _need(p.backend in BACKENDS, f"parallel.backend = {p.backend!r} is unknown{_hint(p.backend, BACKENDS)}")
+    _need(p.backend in BACKENDS,
+          f"parallel.backend = {p.backend!r} is unknown{did_you_mean(p.backend, BACKENDS)}")
     _need(p.workers >= 0, f"parallel.workers = {p.workers} must be >= 0 (0 = one per CPU core)")
     _need(not p.scheduler or p.backend == "dask",
           f"parallel.scheduler = {p.scheduler!r} needs --backend dask (loky runs on this machine only)")
@@ -301,7 +301,8 @@ def _check_function(spec: str) -> None:
 def _check_task(task: TaskSpec) -> None:
     from evaluators import DATASETS, TaskError, check_task
 
-    _need(task.dataset in DATASETS, f"task.dataset = {task.dataset!r} is unknown{_hint(task.dataset, DATASETS)}")
+    _need(task.dataset in DATASETS,
+          f"task.dataset = {task.dataset!r} is unknown{did_you_mean(task.dataset, DATASETS)}")
     try:
         check_task(task)  # the evaluators' own rules (model, optimizer, schedule, device)
     except TaskError as exc:

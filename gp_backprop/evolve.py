@@ -8,10 +8,17 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+import tomllib
 from typing import Any, NoReturn
 
+from evaluators.data import DataError, load
+
 from gp_backprop.cli import OneLineParser, fail
-from gp_backprop.config import ConfigError, SearchConfig, build, dotted, load_toml
+from gp_backprop.config import ConfigError, SearchConfig, build, dotted, flatten, load_toml
+from gp_backprop.parallel import BackendError
+from gp_backprop.presets import PRESETS
+from gp_backprop.search import CheckpointError, RunFolder, print_summary, run_search
+from gp_backprop.tracking import DEFAULT_URI, TrackingError
 
 PROG = "evolve"
 
@@ -30,7 +37,6 @@ def _fail(message: str) -> NoReturn:
 
 
 def parser() -> argparse.ArgumentParser:
-    from gp_backprop.presets import PRESETS
     p = OneLineParser(prog="python -m gp_backprop.evolve", allow_abbrev=False,
                 description="Search for backward equations that train networks better than backprop "
                             "(Backprop Evolution). With no flags: the digits search, ~5,000 evaluations.")
@@ -49,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--selection", help="top_n (the paper) or tournament")
     p.add_argument("--dataset", help="digits, synthetic or cifar10")
     p.add_argument("--epochs", type=int, help="training epochs per candidate")
-    p.add_argument("--tracking-uri", metavar="URI", help="MLflow store (default sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--tracking-uri", metavar="URI", help=f"MLflow store (default {DEFAULT_URI})")
     p.add_argument("--no-tracking", action="store_true", help="record nothing in MLflow (checkpoint only)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting by its dotted name, TOML value syntax: --set task.model.widths=[32,32]")
@@ -62,7 +68,6 @@ def parser() -> argparse.ArgumentParser:
 
 def _value(text: str) -> Any:
     """A --set value in TOML syntax (numbers, true/false, [lists], "strings"); anything else is a bare string."""
-    import tomllib
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -71,9 +76,6 @@ def _value(text: str) -> Any:
 
 def resolve(args: argparse.Namespace) -> SearchConfig:
     """The configuration the arguments describe (on --resume: the checkpoint's, with the arguments over it)."""
-    from gp_backprop.checkpoint import RunFolder
-    from gp_backprop.presets import PRESETS
-
     flags = {FLAGS[k]: v for k, v in vars(args).items() if k in FLAGS and v is not None}
     if args.no_tracking:
         flags["tracking.enabled"] = False
@@ -102,7 +104,6 @@ def resolve(args: argparse.Namespace) -> SearchConfig:
 
 
 def _check_data(cfg: SearchConfig) -> None:
-    from evaluators.data import DataError, load
     try:
         load(cfg.task.dataset, seed=cfg.task.split_seed, root=cfg.task.data_root)
     except DataError as exc:
@@ -111,15 +112,10 @@ def _check_data(cfg: SearchConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from gp_backprop.checkpoint import CheckpointError
-    from gp_backprop.parallel import BackendError
-    from gp_backprop.search import run_search
-    from gp_backprop.tracking import TrackingError
 
     try:
         cfg = resolve(args)
         if args.show_config:
-            from gp_backprop.config import flatten
             print("\n".join(f"{k} = {v}" for k, v in flatten(cfg.to_dict()).items()))
             return 0
         if args.resume and args.overwrite:
@@ -131,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before the search loop took over Ctrl-C, or a second Ctrl-C
         print(f"{PROG}: interrupted; the journal keeps every result: --resume continues", file=sys.stderr)
         return 130
-    from gp_backprop.report import print_summary
     print_summary(cfg, outcome)
     if outcome.status == "task error":
         _fail(f"the {cfg.space.reference} seed could not train ({outcome.message}); check the [task] settings")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gp_backprop.cli import OneLineParser, fail
+from gp_backprop.tracking import DEFAULT_URI, log_table
 
 PROG = "ftprop"
 OFFICIAL_EPOCHS = 300            # the official CIFAR-10 runs: 300 epochs, lr x0.1 before epochs 200 and 250
@@ -80,7 +81,7 @@ def parser() -> OneLineParser:
     p.add_argument("--batch-size", type=int, help="default 64")
     p.add_argument("--max-batches", type=int, default=0, help="cap training batches per epoch (smoke runs; 0 = all)")
     p.add_argument("--csv", help="write the table here (default ftprop_<task>_<model>_<act>.csv)")
-    p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db",
+    p.add_argument("--tracking-uri", default=DEFAULT_URI,
                    help="MLflow store for the table (experiment ftprop; default the search's local store)")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -216,9 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, f"cannot write --csv {str(path)!r}: {exc.strerror or exc}")
     print(f"table written to {path}")
     if not args.no_tracking:
-        from gp_backprop import records
-        run_id = records.log_table(args.tracking_uri, "ftprop", f"ftprop {args.act} {model}",
-                                   {**common, "rules": args.rules, "seeds": args.seeds}, rows, "rule", [path])
+        run_id = log_table(args.tracking_uri, "ftprop", f"ftprop {args.act} {model}",
+                           {**common, "rules": args.rules, "seeds": args.seeds}, rows, "rule", [path])
         print(f"MLflow: experiment 'ftprop', run {run_id} (one child run per rule; the CSV is its artifact)")
     return 0
 

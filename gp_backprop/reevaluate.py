@@ -7,7 +7,16 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
+from evaluators import DataError
+
+from gp_backprop import funnel
 from gp_backprop.cli import OneLineParser, fail
+from gp_backprop.config import ParallelConfig
+from gp_backprop.funnel import SetupError, fresh_seeds, input_info, setups, task_from_params
+from gp_backprop.parallel import BACKENDS, BackendError
+from gp_backprop.tracking import DEFAULT_URI, RecordError, client, find_search
 
 PROG = "reevaluate"
 
@@ -25,7 +34,7 @@ def parser() -> OneLineParser:
     p.add_argument("--backend", default="loky", help="loky (this machine) or dask")
     p.add_argument("--scheduler", default="", help="Dask scheduler tcp://HOST:PORT (default: a LocalCluster)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per training before status timeout")
-    p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db", help="MLflow store holding the search")
+    p.add_argument("--tracking-uri", default=DEFAULT_URI, help=f"MLflow store holding the search ({DEFAULT_URI})")
     p.add_argument("--out", default=None, help="folder for funnel.md, funnel.csv and plots "
                                                "(default mlruns/funnels/<run id>)")
     p.add_argument("--no-tracking", action="store_true", help="do not log the funnel to MLflow")
@@ -34,27 +43,20 @@ def parser() -> OneLineParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from tqdm import tqdm
-
-    from evaluators import DataError
-    from gp_backprop import funnel, records
-    from gp_backprop.config import ParallelConfig
-    from gp_backprop.parallel import BackendError
-    from gp_backprop.setups import SetupError, fresh_seeds, input_info, setups, task_from_params
 
     if args.top < 1 or args.seeds < 1:
         fail(PROG, f"--top and --seeds must be at least 1, got {args.top} and {args.seeds}")
-    if args.backend not in ("loky", "dask"):
-        fail(PROG, f"unknown backend {args.backend!r}; use loky or dask")
+    if args.backend not in BACKENDS:
+        fail(PROG, f"unknown backend {args.backend!r}; use {' or '.join(BACKENDS)}")
     try:
-        mc = records.client(args.tracking_uri)
-        search = records.find_search(mc, args.search)
+        mc = client(args.tracking_uri)
+        search = find_search(mc, args.search)
         task = task_from_params(search.data.params)
         shape, classes = input_info(task)
         optimizers = (args.optimizers or task.optimizer).split(",")
         chosen = setups(task, [s.strip() for s in args.setups.split(",") if s.strip()], optimizers, shape, classes)
-        finalists, baseline = records.finalists(mc, search, args.top)
-    except (records.RecordError, SetupError, DataError) as exc:
+        finalists, baseline = funnel.finalists(mc, search, args.top)
+    except (RecordError, SetupError, DataError) as exc:
         fail(PROG, str(exc))
     if not finalists:
         fail(PROG, f"search {search.info.run_id} has no successful candidate besides the baseline")
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_tracking:
         options = {"search_run": search.info.run_id, "setups": args.setups, "optimizers": ",".join(optimizers),
                    "seeds": " ".join(map(str, seeds)), "top": args.top}
-        run_id = records.log_funnel(mc, search, cells, options, out)
+        run_id = funnel.log_funnel(mc, search, cells, options, out)
         print(f"MLflow: funnel run {run_id} under search {search.info.run_id} "
               f"(mlflow ui --backend-store-uri {args.tracking_uri} --host 127.0.0.1)")
     return 0

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any
 
-from gp_backprop.selection.top_n import select_top_n
-from gp_backprop.selection.tournament import select_tournament
+from gp_backprop.search.selection.top_n import select_top_n
+from gp_backprop.search.selection.tournament import select_tournament
 
 Select = Callable[[Random, Sequence[Any], Any], Any]
 

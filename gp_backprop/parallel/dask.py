@@ -19,8 +19,9 @@ from typing import Any
 
 from evaluators.task import EvalResult, TaskSpec
 
-from gp_backprop.parallel import THREAD_ENV, BackendError, Done, first_line, timeout_result
-from gp_backprop.worker import EVENTS_TOPIC, lower_priority, run_chunk_on_dask, warm
+from gp_backprop.errors import first_line
+from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, timeout_result
+from gp_backprop.parallel.worker import EVENTS_TOPIC, lower_priority, run_chunk_on_dask, warm
 
 __all__ = ["DaskBackend", "CHUNK_SECONDS", "MAX_CHUNK"]
 

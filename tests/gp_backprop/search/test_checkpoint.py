@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gp_backprop.checkpoint import CheckpointError, RunFolder
+from gp_backprop.search.checkpoint import CheckpointError, RunFolder
 
 
 def test_snapshot_is_json_written_atomically(tmp_path: Path) -> None:

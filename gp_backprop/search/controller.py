@@ -16,8 +16,8 @@ from typing import Any
 import primitives as P
 from evaluators.task import STATUSES, EvalResult
 
-from gp_backprop.config import SpaceConfig, init_seeds
-from gp_backprop.selection import SELECTIONS
+from gp_backprop.config import ConfigError, SpaceConfig, did_you_mean, init_seeds
+from gp_backprop.search.selection import SELECTIONS
 
 __all__ = ["Candidate", "Entry", "Controller"]
 
@@ -35,6 +35,7 @@ class Candidate:
     parent: str = ""         # parent's key; "" for the initial population
     origin: str = "mutation"  # reference | random | seed:NAME | mutation
     mutation: str = ""       # what changed, e.g. "2: add -> sub"
+    latex: str = ""          # computed once, from the tree, when the candidate is proposed
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,13 @@ class Entry:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Entry":
-        return cls(d["index"], Candidate(**d["cand"]), EvalResult.from_dict(d["result"]), d["busy"], d["t"], d["at"])
+        return cls(d["index"], _candidate(d["cand"]), EvalResult.from_dict(d["result"]), d["busy"], d["t"], d["at"])
+
+
+def _candidate(d: dict[str, Any]) -> Candidate:
+    """A candidate from its JSON form; checkpoints written before candidates carried LaTeX get it here."""
+    cand = Candidate(**d)
+    return cand if cand.latex else replace(cand, latex=P.latex(P.parse(cand.text)))
 
 
 def sanitize(result: EvalResult) -> EvalResult:
@@ -84,6 +91,9 @@ class Controller:
     def __init__(self, space: SpaceConfig, seed: int) -> None:
         self.space = space
         self.pset = P.default_pset(space.hard_threshold)
+        if space.selection not in SELECTIONS:
+            raise ConfigError(f"space.selection = {space.selection!r} is unknown"
+                              f"{did_you_mean(space.selection, SELECTIONS)}")
         self.select = SELECTIONS[space.selection]
         self.k_options = list(range(1, len(space.k_weights) + 1))
         self.rng = random.Random(seed)
@@ -124,7 +134,7 @@ class Controller:
                 self.hits[k] = self.hits.get(k, 0) + 1
                 continue
             self._eqs[k] = eq
-            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation)
+            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq))
             self.next_cid += 1
             self.inflight[cand.cid] = cand
             self.inflight_keys.add(k)
@@ -219,7 +229,7 @@ class Controller:
         for d in state["population"]:
             ctl._add(Entry.from_dict(d))
         for d in state["inflight"]:
-            cand = Candidate(**d)
+            cand = _candidate(d)
             ctl.inflight[cand.cid] = cand
             ctl.inflight_keys.add(cand.key)
         return ctl

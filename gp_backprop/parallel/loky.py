@@ -1,58 +1,21 @@
-"""Where candidates train: a small ``Backend`` interface, its joblib loky implementation, and ``make_backend``,
-which picks loky or Dask distributed (``dask_backend``).
-
-The controller keeps every worker busy by submitting one candidate per free slot and taking results back as they
-finish (the paper's asynchronous worker pool, §3.2). Faults become statuses here: a dead worker process gives
-"crashed", a candidate past ``evaluation.timeout`` gives "timeout" and its worker is stopped.
-"""
+"""The local backend: ``workers`` processes through joblib's loky, one single-process executor per slot, so a fault
+stops only that slot's candidate and its process is known."""
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
 import time
 import warnings
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from joblib.externals.loky import ProcessPoolExecutor
 from joblib.externals.loky.process_executor import BrokenProcessPool
 
 from evaluators.task import EvalResult, TaskSpec
 
-from gp_backprop.config import ParallelConfig
-from gp_backprop.worker import keep_loky_worker, run_one, warm
+from gp_backprop.errors import first_line
+from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, timeout_result
+from gp_backprop.parallel.worker import keep_loky_worker, run_one, warm
 
-__all__ = ["Done", "Backend", "LokyBackend", "make_backend", "BackendError", "timeout_result", "first_line"]
-
-# Set before torch is imported in a worker: one thread each, the pool provides the parallelism.
-THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-
-
-class BackendError(RuntimeError):
-    """Workers cannot be started or reached; the message says why, in one line."""
-
-
-@dataclass(frozen=True)
-class Done:
-    """A finished candidate: its id, its result and the worker seconds it used."""
-
-    cid: int
-    result: EvalResult
-    busy: float
-
-
-class Backend(Protocol):
-    depth: int                                         # candidates handed to each worker: 1 runs, the rest queue
-    def start(self) -> None: ...                       # start and warm the workers (blocks)
-    def capacity(self) -> int: ...                     # how many candidates can run at once
-    def running(self) -> int: ...
-    def submit(self, cid: int, text: str, task: TaskSpec | None = None) -> None: ...  # task: default the backend's
-    def wait(self, timeout: float) -> list[Done]: ...  # results finished within ``timeout`` seconds (maybe none)
-    def close(self) -> None: ...                       # stop everything, in-flight work included
-
-
-def timeout_result(timeout: float) -> EvalResult:
-    return EvalResult("timeout", message=f"no result after {timeout:g} s (evaluation.timeout); its worker was stopped")
+__all__ = ["LokyBackend"]
 
 
 class _Slot:
@@ -83,7 +46,9 @@ class LokyBackend:
 
     depth = 1  # a loky round trip is ~4 ms; a queued candidate would die with its slot's process on a timeout
 
-    def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float) -> None:
+    def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float, scheduler: str = "") -> None:
+        if scheduler:
+            raise BackendError(f"scheduler {scheduler!r} needs the dask backend; loky runs on this machine only")
         self.function, self.task, self.workers, self.timeout = function, task, workers, timeout
         self.slots: list[_Slot] = []
 
@@ -151,16 +116,3 @@ class LokyBackend:
         for slot in self.slots:
             slot.kill()
         self.slots = []
-
-
-def make_backend(parallel: ParallelConfig, function: str, task: TaskSpec, timeout: float) -> Backend:
-    workers = parallel.workers or os.cpu_count() or 1
-    if parallel.backend == "dask":
-        from gp_backprop.dask_backend import DaskBackend  # imports distributed only when asked for
-        return DaskBackend(function, task, workers, timeout, parallel.scheduler)
-    return LokyBackend(function, task, workers, timeout)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -9,17 +9,21 @@ from __future__ import annotations
 import collections
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tqdm import tqdm
+
 from evaluators.task import EvalResult
 
-from gp_backprop.checkpoint import RunFolder
 from gp_backprop.config import ConfigError, SearchConfig, build, flatten, search_identity
-from gp_backprop.controller import Controller
 from gp_backprop.parallel import Backend, make_backend
-from gp_backprop.report import hall_of_fame
+from gp_backprop.search.checkpoint import RunFolder
+from gp_backprop.search.controller import Controller
+from gp_backprop.search.hall_of_fame import hall_of_fame
+from gp_backprop.tracking import Tracker
 
 __all__ = ["Outcome", "run_search", "prepare"]
 
@@ -80,13 +84,12 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
 
     tracker = None
     if cfg.tracking.enabled:
-        from gp_backprop.tracking import Tracker
-        import primitives as P
-        tracker = Tracker(cfg.tracking, cfg.name, lambda text: P.latex(P.parse(text, ctl.pset)), cfg.space.reference,
+        tracker = Tracker(cfg.tracking.uri, cfg.name, cfg.tracking.artifacts, cfg.space.reference,
                           cfg.space.population)
         run_id = tracker.open(flatten(cfg.to_dict()), run_id, ctl.population, logged)
-    backend = evaluate_backend or make_backend(cfg.parallel, cfg.evaluation.function, cfg.task,
-                                               cfg.evaluation.timeout)
+    p = cfg.parallel
+    backend = evaluate_backend or make_backend(p.backend, cfg.evaluation.function, cfg.task, workers=p.workers,
+                                               timeout=cfg.evaluation.timeout, scheduler=p.scheduler)
     loop = _Loop(cfg, ctl, folder, backend, tracker, elapsed0, run_id, progress)
     try:
         backend.start()
@@ -273,13 +276,11 @@ class _Loop:
 
 
 def _main_thread() -> bool:
-    import threading
     return threading.current_thread() is threading.main_thread()
 
 
 def _bar(cfg: SearchConfig, ctl: Controller, progress: bool) -> Any:
     if not progress:
         return None
-    from tqdm import tqdm
     return tqdm(total=cfg.budget.max_evals, initial=len(ctl.population), unit="eval", dynamic_ncols=True,
                 mininterval=0.5, desc=cfg.name, file=sys.stderr)

@@ -8,45 +8,49 @@ Each child is ``create_run`` (tags) + one ``log_batch`` (params and metrics) + `
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import queue
-import sqlite3
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from gp_backprop.config import TrackingConfig
-from gp_backprop.controller import Entry
+from evaluators.task import EvalResult
 
-__all__ = ["Tracker", "TrackingError"]
+from gp_backprop.errors import first_line
+from gp_backprop.render import plot_progress, write_csv
+from gp_backprop.tracking.store import PARAM_MAX, TrackingError, check_server, client
+
+__all__ = ["Tracker", "Trained"]
 
 _FAILED = ("error", "crashed", "timeout")  # shown as failed runs in the UI
-_PARAM_MAX = 6000                          # MLflow's limit on a param value
 _PARENT, _CHILD, _END = 0, 1, 2   # writer queue priorities: the parent run's metrics first, the end last
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used at all; the message says why and how to fix it, in one line."""
 
 
 def _ms(t: float) -> int:
     return int(t * 1000)
 
 
+class Trained(Protocol):
+    """What the writer reads of one trained candidate (the search's population entry)."""
+
+    index: int                # evaluation number, from 0
+    cand: Any                 # .text, .latex, .key, .parent, .origin, .mutation
+    result: EvalResult
+    busy: float               # worker seconds
+    at: float                 # epoch seconds when the result came back
+
+
 class Tracker:
     """Queue-fed MLflow writer. ``open`` is synchronous (the parent run id goes into the checkpoint); everything
     after it is queued and written by the thread; ``close`` waits for the queue to drain."""
 
-    def __init__(self, cfg: TrackingConfig, experiment: str, latex: Any, reference_name: str = "backprop",
+    def __init__(self, uri: str, experiment: str, artifacts: str = "mlruns/artifacts", reference_name: str = "backprop",
                  top: int = 0) -> None:
-        self.cfg, self.experiment, self.latex = cfg, experiment, latex  # latex: equation text -> LaTeX
+        self.uri, self.experiment, self.artifact_root = uri, experiment, artifacts  # for a new sqlite experiment
         self.reference_name, self.top = reference_name, top             # for the plot: reference line, top-N median
         self.client: Any = None
         self.run_id = ""
@@ -64,17 +68,15 @@ class Tracker:
         self._thread = threading.Thread(target=self._work, name="mlflow-tracking", daemon=True)
 
     # ---- controller side ----------------------------------------------------------------------------------------
-    def open(self, params: dict[str, str], run_id: str = "", entries: Sequence[Entry] = (), logged: int = 0) -> str:
+    def open(self, params: dict[str, str], run_id: str = "", entries: Sequence[Trained] = (), logged: int = 0) -> str:
         """Create the experiment and parent run, or on resume reopen ``run_id`` whose children cover the first
         ``logged`` of ``entries``; then start the writer thread and queue the entries not yet in MLflow."""
-        from mlflow import MlflowClient
         from mlflow.entities import Param
         from mlflow.exceptions import MlflowException
 
-        _check_server(self.cfg.uri)
+        check_server(self.uri)
         try:
-            _prepare_sqlite(self.cfg.uri)
-            self.client = MlflowClient(tracking_uri=self.cfg.uri)
+            self.client = client(self.uri)
             exp = self.client.get_experiment_by_name(self.experiment)
             if exp is None:
                 self.experiment_id = self.client.create_experiment(self.experiment, self._artifact_location())
@@ -91,20 +93,19 @@ class Tracker:
                 run = self.client.create_run(self.experiment_id, run_name=f"search {self.experiment}",
                                              tags={"gp.kind": "search"})
                 self.run_id = run.info.run_id
-                items = [Param(k, v[:_PARAM_MAX]) for k, v in params.items()]
+                items = [Param(k, v[:PARAM_MAX]) for k, v in params.items()]
                 for i in range(0, len(items), 100):  # log_batch takes at most 100 params
                     self.client.log_batch(self.run_id, params=items[i:i + 100])
                 present = set()
         except (MlflowException, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TrackingError(f"cannot use the MLflow store at {self.cfg.uri}: {first[:300]}; check --tracking-uri"
-                                " (is the server running?) or pass --no-tracking") from exc
+            raise TrackingError(f"cannot use the MLflow store at {self.uri}: {first_line(exc)[:300]}; check "
+                                "--tracking-uri (is the server running?) or pass --no-tracking") from exc
         self._thread.start()
         for e in pending:
             self._put(_CHILD, ("child", e, e.index in present))
         return self.run_id
 
-    def child(self, entry: Entry) -> None:
+    def child(self, entry: Trained) -> None:
         self._put(_CHILD, ("child", entry, False))
 
     def progress(self, step: int, metrics: dict[str, float]) -> None:
@@ -168,7 +169,7 @@ class Tracker:
                     self.logged += 1
                     self._children_out += 1
 
-    def _log_child(self, e: Entry) -> None:
+    def _log_child(self, e: Trained) -> None:
         from mlflow.entities import Metric, Param
 
         r, c = e.result, e.cand
@@ -176,7 +177,7 @@ class Tracker:
         start = end - _ms(e.busy)
         run = self.client.create_run(self.experiment_id, start_time=start, run_name=c.text[:250],
                                      tags={"mlflow.parentRunId": self.run_id, "gp.key": c.key})
-        params = {"equation": c.text, "latex": self.latex(c.text), "key": c.key, "parent_key": c.parent,
+        params = {"equation": c.text, "latex": c.latex, "key": c.key, "parent_key": c.parent,
                   "mutation": c.mutation, "origin": c.origin, "status": r.status, "evaluation": str(e.index + 1),
                   "message": r.message}
         metrics = [Metric("val_acc", v, end, step) for step, v in enumerate(r.val_curve, 1)]
@@ -185,7 +186,7 @@ class Tracker:
         metrics += [Metric("fitness", r.fitness, end, 0), Metric("test_acc", r.test_acc, end, 0),
                     Metric("wall_time", r.wall_time or e.busy, end, 0)]
         self.client.log_batch(run.info.run_id, metrics=metrics,
-                              params=[Param(k, v[:_PARAM_MAX]) for k, v in params.items()])
+                              params=[Param(k, v[:PARAM_MAX]) for k, v in params.items()])
         self.client.set_terminated(run.info.run_id, "FAILED" if r.status in _FAILED else "FINISHED", end)
 
     def _log_metrics(self, step: int, metrics: dict[str, float], at: float) -> None:
@@ -194,8 +195,6 @@ class Tracker:
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), _ms(at), step) for k, v in metrics.items()])
 
     def _log_artifacts(self, rows: list[Any], fitness: list[float], reference: float | None) -> None:
-        from gp_backprop.report import plot_progress, write_csv
-
         with tempfile.TemporaryDirectory() as d:
             write_csv(rows, Path(d) / "hall_of_fame.csv")
             plot_progress(fitness, reference, Path(d) / "fitness.png", title=self.experiment,
@@ -205,8 +204,8 @@ class Tracker:
     # ---- helpers ------------------------------------------------------------------------------------------------
     def _artifact_location(self) -> str | None:
         # A local sqlite store keeps artifacts beside it (mlruns/artifacts/<name>); a server decides for itself.
-        if self.cfg.uri.startswith("sqlite:"):
-            return (Path(self.cfg.artifacts) / self.experiment).resolve().as_uri()
+        if self.uri.startswith("sqlite:"):
+            return (Path(self.artifact_root) / self.experiment).resolve().as_uri()
         return None
 
     def _exists(self, run_id: str) -> bool:
@@ -216,7 +215,7 @@ class Tracker:
         except MlflowException:
             return False
 
-    def _reconcile(self, pending: Sequence[Entry]) -> set[int]:
+    def _reconcile(self, pending: Sequence[Trained]) -> set[int]:
         """Evaluation indexes among ``pending`` that already have a whole child run (logged just before a kill).
 
         A kill can also land between a child's ``create_run`` and its ``log_batch``: that run has the ``gp.key``
@@ -239,31 +238,3 @@ class Tracker:
                 failed = r.data.params.get("status") in _FAILED
                 self.client.set_terminated(r.info.run_id, "FAILED" if failed else "FINISHED")
         return present
-
-
-def _check_server(uri: str) -> None:
-    """Fail in seconds, not after MLflow's minutes of retries, when a tracking server does not answer."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10).close()
-    except urllib.error.HTTPError:
-        pass  # it answered
-    except OSError as exc:
-        raise TrackingError(f"cannot reach the MLflow server at {uri} ({getattr(exc, 'reason', exc)}); start it "
-                            "with `mlflow server --host 127.0.0.1 --port 5000`, or pass --no-tracking") from None
-
-
-def _prepare_sqlite(uri: str) -> None:
-    """Create a local sqlite store's folder and put the database in WAL mode (persistent in the file): one sync
-    per commit instead of three, and ``mlflow ui`` can read while the search writes."""
-    if not uri.startswith("sqlite:///"):
-        return
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..." each time
-    path = Path(uri[len("sqlite:///"):])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path)
-    try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gp_backprop.checkpoint import RunFolder
-from gp_backprop.controller import Controller
+from gp_backprop.search.checkpoint import RunFolder
+from gp_backprop.search.controller import Controller
 from gp_backprop.search import run_search
 from tests.gp_backprop.conftest import ROOT, tiny_config
 

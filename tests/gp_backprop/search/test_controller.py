@@ -12,8 +12,8 @@ import pytest
 import primitives as P
 from evaluators.task import EvalResult
 from gp_backprop.config import SpaceConfig
-from gp_backprop.controller import Controller, describe, sanitize
-from gp_backprop.selection import SELECTIONS
+from gp_backprop.search.controller import Controller, describe, sanitize
+from gp_backprop.search.selection import SELECTIONS
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gp_backprop.config import SearchConfig
-from gp_backprop.controller import Controller
+from gp_backprop.search.controller import Controller
 from gp_backprop.evolve import main
 from gp_backprop.search import run_search
 from tests.gp_backprop.conftest import ROOT, TINY_FLAGS, tiny_config

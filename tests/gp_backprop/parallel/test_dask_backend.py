@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from evaluators.task import TaskSpec
-from gp_backprop.dask_backend import DaskBackend
+from gp_backprop.parallel.dask import DaskBackend
 from gp_backprop.parallel import Done
-from gp_backprop.worker import EVENTS_TOPIC
+from gp_backprop.parallel.worker import EVENTS_TOPIC
 from tests.gp_backprop.conftest import ROOT
 
 FAULTY = "tests.gp_backprop.faults:faulty"

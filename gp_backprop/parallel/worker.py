@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 from evaluators.task import EvalResult, TaskSpec
 
+from gp_backprop.errors import first_line
+
 __all__ = ["run_one", "run_chunk_on_dask", "warm", "resolve", "keep_loky_worker", "lower_priority", "EVENTS_TOPIC"]
 
 EVENTS_TOPIC = "gp-backprop-candidates"   # Dask event topic: a candidate started, or finished with its result
@@ -100,8 +102,7 @@ def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float
     try:
         result = fn(text, task)
     except Exception as exc:  # a buggy rule or evaluator must cost one candidate, not the search
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        result = EvalResult("error", message=f"{type(exc).__name__}: {first}"[:500])
+        result = EvalResult("error", message=f"{type(exc).__name__}: {first_line(exc)}"[:500])
     if not isinstance(result, EvalResult):
         result = EvalResult("error", message=f"{function} returned {type(result).__name__}, not an EvalResult")
     return result, time.perf_counter() - t0

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from evaluators import TaskSpec
-from gp_backprop import records
+from gp_backprop import funnel, tracking
 from gp_backprop.config import flatten
 from gp_backprop.evolve import main as evolve
 from gp_backprop.reevaluate import main as reevaluate
 from gp_backprop.report import main as report
-from gp_backprop.setups import SetupError, fresh_seeds, setups, task_from_params
+from gp_backprop.funnel.setups import SetupError, fresh_seeds, setups, task_from_params
 from tests.gp_backprop.conftest import TINY_FLAGS
 
 URI = "sqlite:///mlruns/mlflow.db"
@@ -40,9 +40,9 @@ def test_funnel_table_matches_mlflow_and_reruns_reproduce_it(searched, capsys):
     assert sum(r["baseline"] == "True" for r in table) == 3
     assert all(len(r["seeds_test_acc"].split()) == 2 and r["latex"] for r in table)
 
-    mc = records.client(URI)
-    search = records.find_search(mc, "tiny")
-    funnel_run, entries = records.read_funnel(mc, search)
+    mc = tracking.client(URI)
+    search = tracking.find_search(mc, "tiny")
+    funnel_run, entries = funnel.read_funnel(mc, search)
     assert funnel_run.data.tags["mlflow.parentRunId"] == search.info.run_id
     logged = {(e.finalist.equation, e.label.split()[0]): (e.mean, e.std) for e in entries}
     for r in table:

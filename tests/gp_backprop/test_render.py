@@ -7,8 +7,9 @@ from pathlib import Path
 
 from evaluators.task import EvalResult
 from gp_backprop.config import SpaceConfig
-from gp_backprop.controller import Controller
-from gp_backprop.report import fitness_curves, hall_of_fame, plot_progress, summary_table, write_csv
+from gp_backprop.search.controller import Controller
+from gp_backprop.render import fitness_curves, plot_progress, summary_table, write_csv
+from gp_backprop.search import hall_of_fame
 
 
 def test_curves_are_the_best_and_median_so_far() -> None:

@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent("""
     import os, threading
     from concurrent.futures import ThreadPoolExecutor
     from evaluators.task import TaskSpec
-    from gp_backprop.worker import run_one
+    from gp_backprop.parallel.worker import run_one
 
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # CI may itself run under nice
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from evaluators import EvalResult
-from gp_backprop.config import TrackingConfig
-from gp_backprop.controller import Candidate, Entry
+from gp_backprop.search.controller import Candidate, Entry
 from gp_backprop.tracking import Tracker
 
 
@@ -22,8 +21,7 @@ def entries(n: int) -> list[Entry]:
 
 
 def tracker(tmp_path: Path) -> Tracker:
-    cfg = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", artifacts=str(tmp_path / "artifacts"))
-    return Tracker(cfg, "resume", latex=lambda text: text)
+    return Tracker(f"sqlite:///{tmp_path}/mlflow.db", "resume", str(tmp_path / "artifacts"))
 
 
 def children(tmp_path: Path, run_id: str) -> list:

@@ -1,0 +1,31 @@
+"""Where candidates train: worker pools by name (``parallel.backend``), each implementing ``base.Backend``.
+
+A new backend is one file here and one line in ``BACKENDS``: a class taking ``(function, task, workers, timeout,
+scheduler)`` with the ``Backend`` methods.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from evaluators.task import TaskSpec
+
+from gp_backprop.parallel.base import THREAD_ENV, Backend, BackendError, Done, timeout_result
+from gp_backprop.parallel.dask import DaskBackend
+from gp_backprop.parallel.loky import LokyBackend
+
+__all__ = ["BACKENDS", "Backend", "BackendError", "DaskBackend", "Done", "LokyBackend", "THREAD_ENV", "make_backend",
+           "timeout_result"]
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "loky": LokyBackend,   # local processes through joblib's loky
+    "dask": DaskBackend,   # a Dask scheduler, or a LocalCluster on this machine
+}
+
+
+def make_backend(name: str, function: str, task: TaskSpec, *, workers: int = 0, timeout: float = 0.0,
+                 scheduler: str = "") -> Backend:
+    """The backend ``name`` with ``workers`` processes (0: one per CPU core) running ``function(text, task)``."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    return BACKENDS[name](function, task, workers or os.cpu_count() or 1, timeout, scheduler)

@@ -1,0 +1,46 @@
+"""The backend interface every worker pool implements, and what crosses it: ``Done`` results and ``BackendError``.
+
+The search keeps every worker busy by handing each one a running candidate and ``depth - 1`` queued ones, and takes
+results back as they finish (the paper's asynchronous worker pool, §3.2). Faults become statuses in the backends: a
+dead worker process gives "crashed", a candidate past ``evaluation.timeout`` gives "timeout".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from evaluators.task import EvalResult, TaskSpec
+
+__all__ = ["Done", "Backend", "BackendError", "timeout_result", "THREAD_ENV"]
+
+# Set before torch is imported in a worker: one thread each, the pool provides the parallelism.
+THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+class BackendError(RuntimeError):
+    """Workers cannot be started or reached; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Done:
+    """A finished candidate: its id, its result and the worker seconds it used."""
+
+    cid: int
+    result: EvalResult
+    busy: float
+
+
+class Backend(Protocol):
+    depth: int                                         # candidates handed to each worker: 1 runs, the rest queue
+    def start(self) -> None: ...                       # start and warm the workers (blocks)
+    def capacity(self) -> int: ...                     # how many candidates can run at once
+    def running(self) -> int: ...
+    def submit(self, cid: int, text: str, task: TaskSpec | None = None) -> None: ...  # task: default the backend's
+    def wait(self, timeout: float) -> list[Done]: ...  # results finished within ``timeout`` seconds (maybe none)
+    def close(self) -> None: ...                       # stop everything, in-flight work included
+
+
+def timeout_result(timeout: float) -> EvalResult:
+    return EvalResult("timeout", message=f"no result after {timeout:g} s (evaluation.timeout); its worker was stopped")
+
+

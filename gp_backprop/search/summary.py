@@ -1,0 +1,42 @@
+"""The end-of-search summary printed by ``evolve``: counts, the top equations against the reference seed, and where
+the search's records are."""
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import Any
+
+from evaluators.task import STATUSES
+
+from gp_backprop.render import duration, summary_table
+from gp_backprop.search.hall_of_fame import hall_of_fame
+
+__all__ = ["print_summary"]
+
+
+def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
+    """The end-of-search report: counts, the top equations against the reference seed, and where to look."""
+    file = file if file is not None else sys.stdout
+    ctl = outcome.controller
+    statuses = Counter(e.result.status for e in ctl.population)
+    print(f"\n{cfg.name}: {outcome.status} after {len(ctl.population)} evaluations (+{ctl.cache_hits} cache hits) "
+          f"in {duration(outcome.elapsed)}; this session {outcome.evals_per_min:.0f} evals/min on "
+          f"{outcome.workers} workers, utilization {outcome.utilization:.2f}", file=file)
+    print("statuses: " + ", ".join(f"{s} {statuses.get(s, 0)}" for s in STATUSES), file=file)
+    if ctl.inflight:
+        print(f"{len(ctl.inflight)} candidates were in flight; --resume trains them", file=file)
+    rows, ref = hall_of_fame(ctl, min(cfg.tracking.hall_of_fame, 10))
+    print("\n" + summary_table(rows, ref, cfg.space.reference), file=file)
+    if cfg.tracking.enabled and outcome.run_id:
+        print(f"MLflow: experiment {cfg.name!r}, parent run {outcome.run_id} ({len(ctl.population)} child runs; "
+              "hall_of_fame.csv and fitness.png are its artifacts)", file=file)
+        if cfg.tracking.uri.startswith(("http://", "https://")):
+            print(f"  open {cfg.tracking.uri.rstrip('/')}/#/experiments/{outcome.experiment_id}/runs/"
+                  f"{outcome.run_id}", file=file)
+        else:
+            print(f"  mlflow ui --backend-store-uri {cfg.tracking.uri} --host 127.0.0.1   "
+                  "# then open http://127.0.0.1:5000", file=file)
+        if outcome.tracking_failures:
+            print(f"  {outcome.tracking_failures} MLflow writes failed; --resume writes the missing runs", file=file)
+    print(f"Checkpoint: {cfg.run_dir / 'checkpoint.json'} (continue with --resume --name {cfg.name}"
+          f"{'' if outcome.status == 'interrupted' else ' --max-evals N'})", file=file)

@@ -1,0 +1,55 @@
+"""The MLflow store: its one default URI, a client for it, a local sqlite store's set-up, a server's reachability,
+and the limits of what a run can hold."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_URI", "PARAM_MAX", "TrackingError", "client", "check_server", "prepare_sqlite"]
+
+DEFAULT_URI = "sqlite:///mlruns/mlflow.db"  # sqlite, not MLflow's file store (deprecated, refused without an env var)
+PARAM_MAX = 6000                            # MLflow's limit on a param value
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used at all; the message says why and how to fix it, in one line."""
+
+
+def client(uri: str) -> Any:
+    """An ``MlflowClient`` on ``uri`` (a local sqlite store is created and prepared first)."""
+    from mlflow import MlflowClient  # MLflow takes seconds to import: only the commands that track pay for it
+
+    prepare_sqlite(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_server(uri: str) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when a tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10).close()
+    except urllib.error.HTTPError:
+        pass  # it answered
+    except OSError as exc:
+        raise TrackingError(f"cannot reach the MLflow server at {uri} ({getattr(exc, 'reason', exc)}); start it "
+                            "with `mlflow server --host 127.0.0.1 --port 5000`, or pass --no-tracking") from None
+
+
+def prepare_sqlite(uri: str) -> None:
+    """Create a local sqlite store's folder and put the database in WAL mode (persistent in the file): one sync
+    per commit instead of three, and ``mlflow ui`` can read while the search writes."""
+    if not uri.startswith("sqlite:///"):
+        return
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..." each time
+    path = Path(uri[len("sqlite:///"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
