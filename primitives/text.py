@@ -1,4 +1,4 @@
-"""Text form of equations: ``parse`` (a hand-written parser that never evaluates input) and ``format_equation``.
+"""``parse``: the text form of an equation into a tree, by a hand-written parser that never evaluates input.
 
 Grammar: ``expr := NAME | NAME "(" expr ("," expr)* ")"``. Names are operands (``g``, ``b_next``), running forms
 (``mhat(dact)``) and functions (``norm_fro``, ``clip_0.1``). Overloads are resolved by the arguments' roles.
@@ -14,9 +14,9 @@ from deap import gp
 
 from primitives.functions import FUNCTIONS
 from primitives.operands import OPERANDS, RUNNING_FORMS, running_name
-from primitives.pset import Equation, default_pset, display_name
+from primitives.pset import Equation, default_pset
 from primitives.roles import Layer
-from primitives.tree import Node, flatten, is_paper_form, nested, normalise
+from primitives.tree import Node, display_name, flatten, normalise
 
 MAX_TEXT = 10_000
 MAX_NESTING = 64
@@ -171,17 +171,3 @@ def parse(text: str, pset: gp.PrimitiveSetTyped | None = None) -> Equation:
                             f"(layer i's backward value), e.g. map b_next down with mm(b_next, T(W))")
     return Equation(flatten(normalise(node)))
 
-
-def _fmt(node: Node, hide_ids: bool) -> str:
-    if node.arity == 0:
-        return node.prim.name
-    name = display_name(node.prim)
-    if hide_ids and name == "id":
-        return _fmt(node.children[0], hide_ids)
-    return f"{name}({', '.join(_fmt(c, hide_ids) for c in node.children)})"
-
-
-def format_equation(equation: list) -> str:
-    """The text form; ``parse(format_equation(e)) == e`` for every normalised equation."""
-    # In paper form the unary slots' identities are implied (parse puts them back), so they are not printed.
-    return _fmt(nested(equation), is_paper_form(equation))
