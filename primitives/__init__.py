@@ -12,6 +12,7 @@ from primitives.latex import latex
 from primitives.operands import OPERANDS
 from primitives.probe import CheckResult, check, make_probe
 from primitives.pset import Equation, Fitness, default_pset, make_pset
+from primitives.register import register_function, unregister_function, validate_function
 from primitives.roles import Feedback, FeedbackT, Layer, Next, Out, Weight, WeightT
 from primitives.seeds import SEEDS
 from primitives.text import EquationError, parse
@@ -22,4 +23,5 @@ __all__ = [
     "random_equation", "mutate", "is_paper_form", "display_name", "Equation", "Fitness", "EquationError", "Rule",
     "LayerContext", "LinearMaps", "ConvMaps", "RunningMoments", "CheckResult", "make_probe", "OPERANDS", "FUNCTIONS",
     "Layer", "Next", "Out", "Weight", "WeightT", "Feedback", "FeedbackT",
+    "register_function", "unregister_function", "validate_function",
 ]
