@@ -6,17 +6,18 @@ compiled at all.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+import functools
+from collections.abc import Callable, MutableMapping, Sequence
 
 from torch import Tensor
 
 from primitives.context import LayerContext
+from primitives.formatting import format_equation
 from primitives.functions import FUNCTIONS
 from primitives.operands import OPERANDS
-from primitives.pset import display_name
 from primitives.roles import Feedback, FeedbackT, Layer, Next, Out, Weight, WeightT
 from primitives.text import parse
-from primitives.tree import Node, nested
+from primitives.tree import Node, display_name, nested
 
 Env = MutableMapping[str, Tensor]
 Closure = Callable[[Env, LayerContext], Tensor]
@@ -41,9 +42,9 @@ class Rule:
     ``env`` maps raw operand names (``inputs``) to tensors and is extended in place with the derived operands.
     """
 
-    def __init__(self, text: str, root: Closure, reads: frozenset[str], running: tuple[str, ...],
+    def __init__(self, equation: Sequence, root: Closure, reads: frozenset[str], running: tuple[str, ...],
                  stochastic: bool, provided: frozenset[str] = frozenset()) -> None:
-        self.text = text
+        self._equation = equation
         self.reads = reads            # operands the equation reads directly
         self.provided = provided      # derived operands the caller supplies itself (see ``given``)
         self.stochastic = stochastic  # uses noise or dropout (draws from ctx.generator)
@@ -52,10 +53,16 @@ class Rule:
         self.inputs = inputs          # raw operands (and provided ones) the caller must supply
         self._prelude = tuple((name, _DERIVED[name]) for name in prelude)
 
+    @functools.cached_property
+    def text(self) -> str:
+        """The equation's normalised text form. Formatted on first use only: a worker's equation arrives as text and
+        is parsed once, so compiling does not format it back."""
+        return format_equation(self._equation)
+
     def given(self, provided: frozenset[str]) -> "Rule":
         """The same rule for a caller that supplies the derived operands in ``provided`` itself (a trainer gets
         ``g`` from autograd for free): those are neither recomputed nor their own inputs asked for."""
-        return Rule(self.text, self._root, self.reads, self._running, self.stochastic, frozenset(provided))
+        return Rule(self._equation, self._root, self.reads, self._running, self.stochastic, frozenset(provided))
 
     def __call__(self, env: Env, ctx: LayerContext) -> Tensor:
         for name, derive in self._prelude:
@@ -129,12 +136,12 @@ def _dependencies(names: frozenset[str], provided: frozenset[str] = frozenset()
 
 
 def compile_equation(equation: list | str) -> Rule:
-    """Compile an ``Equation`` (or its text) into a ``Rule``. Costs microseconds: the tree is walked once."""
-    from primitives.text import format_equation
-    eq = parse(equation) if isinstance(equation, str) else equation
+    """Compile an ``Equation`` (or its text, parsed once) into a ``Rule``. Costs microseconds: the tree is walked
+    once, and nothing is formatted (``Rule.text`` is formatted on first use)."""
+    eq = tuple(parse(equation) if isinstance(equation, str) else equation)  # a copy: the caller may edit its list
     used: set[str] = set()
     stochastic = [False]
     root = _closure(nested(eq), used, stochastic)
     running = tuple(sorted({OPERANDS[n].base for n in used if OPERANDS[n].form}))
-    return Rule(format_equation(eq), root, frozenset(used), running, stochastic[0])
+    return Rule(eq, root, frozenset(used), running, stochastic[0])
 

@@ -34,6 +34,7 @@ class Fn:
     kind: str = "elementwise"     # "elementwise", "transpose" or "product"
     commutative: bool = False
     stochastic: bool = False
+    finite_at_zero: bool = True   # False: may give inf or nan where an argument is 0 (the registration check knows)
 
 
 def num(c: float) -> str:
@@ -83,7 +84,7 @@ def _unary() -> list[Fn]:
     fns = [
         Fn("id", 1, lambda x, c: x, lambda a: a),
         Fn("T", 1, lambda x, c: x.transpose(0, 1), lambda a: _p(a) + r"^{\top}", kind="transpose"),
-        Fn("inv", 1, lambda x, c: torch.reciprocal(x), lambda a: rf"\frac{{1}}{{{a}}}"),
+        Fn("inv", 1, lambda x, c: torch.reciprocal(x), lambda a: rf"\frac{{1}}{{{a}}}", finite_at_zero=False),
         Fn("abs", 1, lambda x, c: x.abs(), lambda a: rf"\left|{a}\right|"),
         Fn("neg", 1, lambda x, c: -x, lambda a: "-" + _p(a)),
         Fn("gt0", 1, lambda x, c: (x > 0).to(x.dtype), lambda a: rf"\mathbb{{1}}[{a} > 0]"),
@@ -146,7 +147,7 @@ def _binary() -> list[Fn]:
         Fn("add", 2, lambda x, y, c: x + y, lambda a, b: f"{a} + {b}", commutative=True),
         Fn("sub", 2, lambda x, y, c: x - y, lambda a, b: f"{a} - {_p(b)}"),
         Fn("mul", 2, lambda x, y, c: x * y, lambda a, b: rf"{_p(a)} \odot {_p(b)}", commutative=True),
-        Fn("div", 2, lambda x, y, c: x / y, lambda a, b: rf"\frac{{{a}}}{{{b}}}"),
+        Fn("div", 2, lambda x, y, c: x / y, lambda a, b: rf"\frac{{{a}}}{{{b}}}", finite_at_zero=False),
         Fn("min", 2, lambda x, y, c: torch.minimum(x, y), lambda a, b: rf"\min\left({a}, {b}\right)",
            commutative=True),
         Fn("max", 2, lambda x, y, c: torch.maximum(x, y), lambda a, b: rf"\max\left({a}, {b}\right)",

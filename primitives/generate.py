@@ -11,9 +11,9 @@ from collections import defaultdict
 
 from deap import gp
 
-from primitives.pset import Equation, default_pset, display_name
+from primitives.pset import Equation, default_pset
 from primitives.roles import Layer
-from primitives.tree import MAX_BLOCKS, Node, flatten, normalise
+from primitives.tree import MAX_BLOCKS, Node, display_name, flatten, normalise
 
 FORMS = ("paper", "free")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import hashlib
 
 from primitives.functions import ALIASES, FUNCTIONS
-from primitives.pset import display_name
-from primitives.tree import Node, nested
+from primitives.tree import Node, display_name, nested
 
 
 def _canon(node: Node) -> str:

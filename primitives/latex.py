@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from primitives.functions import FUNCTIONS
 from primitives.operands import OPERANDS
-from primitives.pset import display_name
-from primitives.tree import Node, nested
+from primitives.tree import Node, display_name, nested
 
 
 def _tex(node: Node) -> str:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from primitives.compile import compile_equation
 from primitives.context import ConvMaps, LayerContext, LinearMaps
 
 
@@ -91,7 +92,6 @@ class CheckResult:
 
 def check(equation) -> CheckResult:
     """Is the equation feasible? It must run on dense and conv probes and give a finite, layer-shaped value."""
-    from primitives.compile import compile_equation
     try:
         rule = compile_equation(equation)
     except ValueError as exc:

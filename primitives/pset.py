@@ -9,6 +9,7 @@ import functools
 
 from deap import base, gp
 
+from primitives.formatting import format_equation
 from primitives.functions import BINARY, HARD_THRESHOLD_UNARY, UNARY, Fn
 from primitives.operands import OPERANDS
 from primitives.roles import PRODUCTS, ROLES, TRANSPOSE, Layer
@@ -28,7 +29,6 @@ class Equation(gp.PrimitiveTree):
         self.fitness = Fitness()
 
     def __str__(self) -> str:
-        from primitives.text import format_equation
         return format_equation(self)
 
 
@@ -67,7 +67,3 @@ def default_pset(hard_threshold: bool = False) -> gp.PrimitiveSetTyped:
     """A shared read-only instance of ``make_pset(hard_threshold)`` for the package's defaults."""
     return make_pset(hard_threshold)
 
-
-def display_name(node: gp.Primitive | gp.Terminal) -> str:
-    """The text-form name of a node: ``abs`` for ``abs:Layer``, the operand name for a terminal."""
-    return node.name.split(":", 1)[0]

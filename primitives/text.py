@@ -1,4 +1,4 @@
-"""Text form of equations: ``parse`` (a hand-written parser that never evaluates input) and ``format_equation``.
+"""``parse``: the text form of an equation into a tree, by a hand-written parser that never evaluates input.
 
 Grammar: ``expr := NAME | NAME "(" expr ("," expr)* ")"``. Names are operands (``g``, ``b_next``), running forms
 (``mhat(dact)``) and functions (``norm_fro``, ``clip_0.1``). Overloads are resolved by the arguments' roles.
@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import difflib
 import re
-import weakref
-from collections import defaultdict
 
 from deap import gp
 
 from primitives.functions import FUNCTIONS
+from primitives.names import names_of
 from primitives.operands import OPERANDS, RUNNING_FORMS, running_name
-from primitives.pset import Equation, default_pset, display_name
+from primitives.pset import Equation, default_pset
 from primitives.roles import Layer
-from primitives.tree import Node, flatten, is_paper_form, nested, normalise
+from primitives.tree import Node, flatten, normalise
 
 MAX_TEXT = 10_000
 MAX_NESTING = 64
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)|(?P<punct>[(),]))")
-_CONSTANT_SUFFIX = re.compile(r"^(?P<stem>.*_)(?P<value>-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?)$")
 
 
 class EquationError(ValueError):
@@ -30,19 +28,6 @@ class EquationError(ValueError):
     def __init__(self, message: str, token: str = "", position: int = -1) -> None:
         super().__init__(message)
         self.token, self.position = token, position
-
-
-_INDEX: "weakref.WeakKeyDictionary[gp.PrimitiveSetTyped, dict[str, list]]" = weakref.WeakKeyDictionary()
-
-
-def _index(pset: gp.PrimitiveSetTyped) -> dict[str, list]:
-    idx = _INDEX.get(pset)
-    if idx is None:
-        idx = defaultdict(list)
-        for prim in pset.mapping.values():
-            idx[display_name(prim)].append(prim)
-        _INDEX[pset] = idx = dict(idx)
-    return idx
 
 
 def _tokens(text: str) -> list[tuple[str, int]]:
@@ -61,22 +46,12 @@ def _tokens(text: str) -> list[tuple[str, int]]:
     return out
 
 
-def _canonical_name(name: str, known) -> str:
-    if name in known:
-        return name
-    m = _CONSTANT_SUFFIX.match(name)  # accept clip_1.0 for clip_1, scale_2.0 for scale_2
-    if m:
-        alt = m.group("stem") + f"{float(m.group('value')):g}"
-        if alt in known:
-            return alt
-    return name
-
-
 class _Parser:
     def __init__(self, text: str, pset: gp.PrimitiveSetTyped) -> None:
         self.toks = _tokens(text)
         self.i = 0
-        self.index = _index(pset)
+        self.names = names_of(pset)
+        self.index = self.names.index
         self.pset_name = pset.name
 
     def peek(self) -> tuple[str, int]:
@@ -106,21 +81,36 @@ class _Parser:
         name, pos = self.take()
         if name in "(),":
             raise EquationError(f"expected a name at position {pos} but found {name!r}", name, pos)
+        if name in RUNNING_FORMS:
+            return self.running_form(name, pos)
+        key = self.function_name(name, pos)
         if self.peek()[0] != "(":
-            if name in FUNCTIONS or name in RUNNING_FORMS:
-                raise EquationError(f"function {name!r} at position {pos} needs arguments, e.g. {name}(g)", name, pos)
+            if any(p.arity for p in self.index.get(key, ())):
+                raise EquationError(f"function {name!r} at position {pos} needs arguments, "
+                                    f"e.g. {self.names.example(key)}", name, pos)
             return self.terminal(name, pos)
         self.take("(")
-        if name in RUNNING_FORMS:
-            base, bpos = self.take()
-            self.take(")")
-            return self.terminal(running_name(name, base), bpos, form=name)
         args = [self.expr(depth + 1)]
         while self.peek()[0] == ",":
             self.take(",")
             args.append(self.expr(depth + 1))
         self.take(")")
-        return self.function(name, pos, args)
+        return self.function(name, key, pos, args)
+
+    def running_form(self, form: str, pos: int) -> Node:
+        if self.peek()[0] != "(":
+            raise EquationError(f"{form!r} at position {pos} needs an operand, e.g. {form}(dact)", form, pos)
+        self.take("(")
+        base, bpos = self.take()
+        self.take(")")
+        return self.terminal(running_name(form, base), bpos, form=form)
+
+    def function_name(self, name: str, pos: int) -> str:
+        key = self.names.function(name)
+        if key is None:
+            raise EquationError(f"unknown constant in {name!r} at position {pos}; {self.names.constants(name)}",
+                                name, pos)
+        return key
 
     def terminal(self, name: str, pos: int, form: str = "") -> Node:
         for prim in self.index.get(name, ()):
@@ -131,14 +121,13 @@ class _Parser:
                                 f"e.g. {form}(dact)", name, pos)
         raise self.unknown(name, pos)
 
-    def function(self, name: str, pos: int, args: list[Node]) -> Node:
-        key = _canonical_name(name, self.index)
+    def function(self, name: str, key: str, pos: int, args: list[Node]) -> Node:
         overloads = [p for p in self.index.get(key, ()) if p.arity > 0]
         if not overloads:
             raise self.unknown(name, pos)
         if overloads[0].arity != len(args):
             raise EquationError(f"{key!r} at position {pos} takes {overloads[0].arity} argument(s), "
-                                f"got {len(args)}", name, pos)
+                                f"got {len(args)}, e.g. {self.names.example(key)}", name, pos)
         roles = tuple(a.role for a in args)
         for prim in overloads:
             if tuple(prim.args) == roles:
@@ -171,17 +160,3 @@ def parse(text: str, pset: gp.PrimitiveSetTyped | None = None) -> Equation:
                             f"(layer i's backward value), e.g. map b_next down with mm(b_next, T(W))")
     return Equation(flatten(normalise(node)))
 
-
-def _fmt(node: Node, hide_ids: bool) -> str:
-    if node.arity == 0:
-        return node.prim.name
-    name = display_name(node.prim)
-    if hide_ids and name == "id":
-        return _fmt(node.children[0], hide_ids)
-    return f"{name}({', '.join(_fmt(c, hide_ids) for c in node.children)})"
-
-
-def format_equation(equation: list) -> str:
-    """The text form; ``parse(format_equation(e)) == e`` for every normalised equation."""
-    # In paper form the unary slots' identities are implied (parse puts them back), so they are not printed.
-    return _fmt(nested(equation), is_paper_form(equation))

@@ -1,4 +1,5 @@
-"""Nested view of a prefix tree, and the paper's strict form ``f(u1(op1), u2(op2))`` chained 1 to 3 times.
+"""Nested view of a prefix tree, its nodes' text names, and the paper's strict form ``f(u1(op1), u2(op2))``
+chained 1 to 3 times.
 
 The paper form is the default search space (Backprop Evolution §3.1): op1 is an operand or the previous block,
 op2 is an operand. Every equation this package returns is *normalised*: if inserting identity unaries makes a tree
@@ -24,6 +25,11 @@ class Node(NamedTuple):
     @property
     def role(self) -> type:
         return self.prim.ret
+
+
+def display_name(node: gp.Primitive | gp.Terminal) -> str:
+    """The text-form name of a node: ``abs`` for ``abs:Layer``, the operand name for a terminal."""
+    return node.name.split(":", 1)[0]
 
 
 def nested(prefix: list) -> Node:

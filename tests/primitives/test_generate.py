@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import primitives as P
-from primitives.pset import display_name
 
 PROBES = (P.make_probe("dense", dtype=torch.float32), P.make_probe("conv", dtype=torch.float32))
 
@@ -60,7 +59,7 @@ def test_mutation_swaps_within_kind_and_signature():
         mutant = P.mutate(eq, rng)
         for a, b in zip(eq, mutant):
             assert a.arity == b.arity and a.ret == b.ret and getattr(a, "args", ()) == getattr(b, "args", ())
-            if display_name(a) in ("mm", "T"):     # the only products/transposes of their signature stay
+            if P.display_name(a) in ("mm", "T"):     # the only products/transposes of their signature stay
                 assert a.name == b.name
 
 
@@ -90,12 +89,12 @@ def test_blocks_and_forms_are_validated():
 
 def test_hard_threshold_extension_is_opt_in():
     paper, hard = P.make_pset(), P.make_pset(hard_threshold=True)
-    names = lambda pset: {display_name(p) for p in pset.mapping.values()}  # noqa: E731
+    names = lambda pset: {P.display_name(p) for p in pset.mapping.values()}  # noqa: E731
     assert {"tanh", "sech2", "sech2_01", "win11", "win01"} <= names(hard) - names(paper)
     rng = random.Random(0)
     seen = set()
     for _ in range(300):
-        seen |= {display_name(n) for n in P.mutate(P.parse(P.SEEDS["ftp_sh"], hard), rng, pset=hard)}
+        seen |= {P.display_name(n) for n in P.mutate(P.parse(P.SEEDS["ftp_sh"], hard), rng, pset=hard)}
     assert "sech2" in seen and seen & {"tanh", "win11", "win01", "sech2_01"}
 
 

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import primitives as P
+import primitives.formatting
+import primitives.text
 from tests.primitives.table1 import FREE_FORM, PAPER_FORM
 
 
@@ -145,3 +147,26 @@ def test_every_function_keeps_shape_and_is_finite_on_a_benign_input():
         out = fn.impl(*args, ctx)
         assert out.shape == values[prim.ret.__name__].shape, prim.name
         assert torch.isfinite(out).all(), prim.name
+
+
+def test_compile_parses_text_once_and_formats_only_when_asked(monkeypatch):
+    """An equation's trip is one parse and one format: the worker compiles the controller's text without formatting it
+    back, and ``Rule.text`` is still the normalised text form."""
+    calls = {"parse": 0, "format": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(primitives.text, "_Parser", counting("parse", primitives.text._Parser))
+    monkeypatch.setattr(primitives.formatting, "_fmt", counting("format", primitives.formatting._fmt))
+    rule = P.compile("left(clip_1.0(g),  g)")
+    assert calls == {"parse": 1, "format": 0}
+    assert rule.text == "left(clip_1(g), g)" and rule.given(frozenset({"g"})).text == rule.text
+    eq = P.parse("mul(mm(b_next, T(W)), dact)")
+    calls["format"] = 0
+    rule = P.compile(eq)
+    eq.clear()                                   # the rule keeps its own copy of the tree
+    assert calls["format"] == 0 and rule.text == "mul(mm(b_next, T(W)), dact)"

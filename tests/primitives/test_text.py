@@ -43,6 +43,61 @@ def test_constants_accept_either_spelling():
     assert P.format(P.parse("mul(scale_2.0(g), shift_-10.0(h))")) == "mul(scale_2(g), shift_-10(h))"
 
 
+FAMILIES = {   # each parametrised family and its constants, as the README lists them
+    "scale": "0.01, 0.1, 0.5, 2, 10", "shift": "-10, -1, -0.5, -0.1, -0.01, 0.01, 0.1, 0.5, 1, 2, 10",
+    "addnoise": "0.01, 0.1, 0.5, 1", "mulnoise": "0.01, 0.1, 0.5, 1", "drop": "0.01, 0.1, 0.3",
+    "clip": "0.01, 0.1, 0.5, 1", "norm_elem": "0, 1, 2, inf, -inf", "norm_row": "0, 1, 2, inf, -inf",
+    "norm_col": "0, 1, 2, inf, -inf", "norm": "fro, 1, inf, -inf",
+}
+
+
+@pytest.mark.parametrize("family, constants", FAMILIES.items())
+@pytest.mark.parametrize("value", ["1.000001", "-0.5000001", "-3", "7", "0.30000001"])
+def test_a_constant_outside_its_family_is_refused_with_the_valid_ones(family, constants, value):
+    name = f"{family}_{value}"
+    with pytest.raises(P.EquationError) as info:
+        P.parse(f"add(g, {name}(g))")
+    assert str(info.value) == f"unknown constant in {name!r} at position 7; {family} takes {constants}"
+    assert info.value.token == name and info.value.position == 7
+    with pytest.raises(P.EquationError, match=f"unknown constant in '{name}'"):
+        P.parse(f"left({name}, g)")                      # the same without its argument
+
+
+@pytest.mark.parametrize("family, constants", FAMILIES.items())
+def test_every_constant_of_a_family_parses_in_any_spelling_of_its_value(family, constants):
+    for constant in constants.split(", "):
+        if constant == "fro":
+            continue
+        for spelling in {constant, repr(float(constant)), f"{float(constant):e}".replace("e+", "e")}:
+            assert P.format(P.parse(f"left({family}_{spelling}(g), g)")) == f"left({family}_{constant}(g), g)"
+
+
+def test_names_that_end_in_digits_are_not_constants():
+    with pytest.raises(P.EquationError, match="unknown name 'sech2_1'.*did you mean sech2_01"):
+        P.parse("mul(gh, sech2_1(hp))")                 # sech2_01 is a name, not sech2 of the constant 1
+
+
+def suggested(text: str, pset) -> str:
+    with pytest.raises(P.EquationError) as info:
+        P.parse(text, pset)
+    message = str(info.value)
+    assert "\n" not in message and "e.g. " in message, message
+    return message.split("e.g. ", 1)[1]
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_a_function_without_its_arguments_gets_an_example_that_parses(hard):
+    pset = P.make_pset(hard)
+    names = {P.display_name(p) for p in pset.mapping.values() if p.arity}
+    assert {"mm", "T", "add", "clip_1", "norm_fro"} <= names
+    for name in sorted(names):
+        for text in (name, f"add(g, {name})", f"{name}(g, g, g)"):
+            example = suggested(text, pset)
+            assert f"{name}(" in example and P.format(P.parse(example, pset)), (text, example)
+    assert suggested("mm", pset) in ("mm(bL, RL)", "mm(b_next, T(W))", "mm(hp_next, T(W))")
+    assert suggested("mhat", pset) == "mhat(dact)" and P.parse("left(mhat(dact), g)", pset)
+
+
 @pytest.mark.parametrize("text, token, position", [
     ("add(norm_fro(g), foo)", "foo", 17),
     ("add(nrom_fro(g), g)", "nrom_fro", 4),
