@@ -80,9 +80,8 @@ def sanitize(result: EvalResult) -> EvalResult:
 
 def describe(parent: list, child: list) -> str:
     """The components a mutation swapped, by position in prefix order (mutation keeps the tree's shape)."""
-    def name(node: Any) -> str:
-        return node.name.split(":", 1)[0]
-    return "; ".join(f"{i}: {name(a)} -> {name(b)}" for i, (a, b) in enumerate(zip(parent, child)) if a.name != b.name)
+    return "; ".join(f"{i}: {P.display_name(a)} -> {P.display_name(b)}"
+                     for i, (a, b) in enumerate(zip(parent, child)) if a.name != b.name)
 
 
 class Controller:
