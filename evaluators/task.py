@@ -66,7 +66,8 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """The outcome of training one equation on one task. Fitness is ``val_acc`` (0.0 unless status is ok)."""
+    """The outcome of training one equation on one task. Fitness is ``val_acc`` for status ok or hurdle (a hurdle
+    run keeps the accuracy it stopped at), else 0.0."""
 
     status: str                             # one of STATUSES
     val_acc: float = 0.0                    # final validation accuracy (the fitness)
@@ -77,6 +78,7 @@ class EvalResult:
     wall_time: float = 0.0                  # seconds inside evaluate
     device: str = "cpu"
     message: str = ""                       # why, for every status but ok
+    val_loss: float = 0.0                   # final mean validation cross-entropy (tie-breaks); 0.0 if diverged
 
     @property
     def fitness(self) -> float:
