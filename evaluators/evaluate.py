@@ -12,7 +12,7 @@ import traceback
 
 import torch
 
-from evaluators.data import Splits, load
+from evaluators.data import Splits, load, loader
 from evaluators.models import ModelError, build_model, install_rule, validate
 from evaluators.task import OPTIMIZERS, SCHEDULES, EvalResult, TaskSpec
 from evaluators.train import train
@@ -24,7 +24,12 @@ class TaskError(ValueError):
 
 
 def check_task(task: TaskSpec) -> None:
-    """Raise ``TaskError`` for a task no evaluation could run (checked before any training)."""
+    """Raise ``TaskError`` for a task no evaluation could run (checked before any training), ``DataError`` for a
+    dataset that does not resolve (an unknown name; a plug-in that cannot be imported or lacks its function).
+
+    Cheap: the dataset is resolved, not loaded (a plug-in's module is imported once per process).
+    """
+    loader(task.dataset)
     try:
         validate(task.model)
     except ModelError as exc:

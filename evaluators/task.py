@@ -28,7 +28,7 @@ class ModelSpec:
 class TaskSpec:
     """A training task: data, model, optimiser, budget and seed. Defaults are the embedded digits search setting."""
 
-    dataset: str = "digits"                 # digits | synthetic | cifar10
+    dataset: str = "digits"                 # digits | mnist1d | synthetic | cifar10 | "package.module:function"
     data_root: str | None = None            # folder holding cifar-10-batches-py/
     split_seed: int = 0                     # fixes train/val/test; the same for every candidate of a search
     model: ModelSpec = field(default_factory=ModelSpec)

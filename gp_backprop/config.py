@@ -299,12 +299,14 @@ def _check_function(spec: str) -> None:
 
 
 def _check_task(task: TaskSpec) -> None:
-    from evaluators import DATASETS, TaskError, check_task
+    from evaluators import DATASETS, DataError, TaskError, check_task
 
-    _need(task.dataset in DATASETS,
+    _need(":" in task.dataset or task.dataset in DATASETS,  # "package.module:function" is a plug-in
           f"task.dataset = {task.dataset!r} is unknown{did_you_mean(task.dataset, DATASETS)}")
     try:
-        check_task(task)  # the evaluators' own rules (model, optimizer, schedule, device)
+        check_task(task)  # the evaluators' own rules (dataset plug-in, model, optimizer, schedule, device)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
     except TaskError as exc:
         raise ConfigError(f"[task]: {exc}") from None
 

@@ -14,7 +14,8 @@ def parser() -> OneLineParser:
     p = OneLineParser(prog="python -m gp_backprop.evaluate", allow_abbrev=False,
                       description="Train a backward equation against the backprop baseline.")
     p.add_argument("equation", help='text form, e.g. "left(norm_fro(g), g)"; see primitives.SEEDS')
-    p.add_argument("--task", default="digits", help="dataset: digits (default), synthetic or cifar10")
+    p.add_argument("--task", default="digits", help="dataset: digits (default), mnist1d, synthetic, cifar10, "
+                   "or a plug-in package.module:function returning evaluators.data.Splits")
     p.add_argument("--data-root", help="folder holding cifar-10-batches-py/ (cifar10)")
     p.add_argument("--model", default=None, help="mlp (default), convnet or wrn")
     p.add_argument("--widths", default=None, help="MLP hidden widths, comma-separated (default 64,64)")

@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="SPEC", help="random, or seeds:backprop,fa,... (seeds and their mutants)")
     p.add_argument("--population", type=int, help="N: initial population and top-N pool (default 100)")
     p.add_argument("--selection", help="top_n (the paper) or tournament")
-    p.add_argument("--dataset", help="digits, synthetic or cifar10")
+    p.add_argument("--dataset", help="digits, mnist1d, synthetic, cifar10, or a plug-in package.module:function")
     p.add_argument("--epochs", type=int, help="training epochs per candidate")
     p.add_argument("--tracking-uri", metavar="URI", help=f"MLflow store (default {DEFAULT_URI})")
     p.add_argument("--no-tracking", action="store_true", help="record nothing in MLflow (checkpoint only)")
