@@ -39,12 +39,12 @@ def _fail(message: str) -> NoReturn:
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m gp_backprop.evolve", allow_abbrev=False,
                 description="Search for backward equations that train networks better than backprop "
-                            "(Backprop Evolution). With no flags: the digits search, ~5,000 evaluations.")
+                            "(Backprop Evolution). With no flags: the MNIST-1D search, 2,000 candidates.")
     p.add_argument("--config", metavar="FILE", help="TOML file with [space], [budget], [task], ... sections")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named search (default: default)")
-    p.add_argument("--name", help="MLflow experiment and checkpoint folder (default: digits)")
+    p.add_argument("--name", help="MLflow experiment and checkpoint folder (default: mnist1d)")
     p.add_argument("--seed", type=int, help="controller seed; candidates always train with task.seed")
-    p.add_argument("--max-evals", type=int, help="trainings before the search stops (default 5000)")
+    p.add_argument("--max-evals", type=int, help="candidates before the search stops (default 2000)")
     p.add_argument("--time-budget", metavar="DURATION", help="stop proposing after this long: 600, 10m, 2h")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU core)")
     p.add_argument("--backend", help="loky (this machine) or dask")
@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="training epochs per candidate")
     p.add_argument("--tracking-uri", metavar="URI", help=f"MLflow store (default {DEFAULT_URI})")
     p.add_argument("--no-tracking", action="store_true", help="record nothing in MLflow (checkpoint only)")
+    p.add_argument("--no-tune", action="store_true", help="keep task.lr: do not tune the reference's lr first")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting by its dotted name, TOML value syntax: --set task.model.widths=[32,32]")
     p.add_argument("--resume", action="store_true", help="continue the search --name from its checkpoint")
@@ -79,6 +80,8 @@ def resolve(args: argparse.Namespace) -> SearchConfig:
     flags = {FLAGS[k]: v for k, v in vars(args).items() if k in FLAGS and v is not None}
     if args.no_tracking:
         flags["tracking.enabled"] = False
+    if args.no_tune:
+        flags["fitness.tune"] = False
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():

@@ -21,7 +21,9 @@ from evaluators.task import EvalResult
 from gp_backprop.config import ConfigError, SearchConfig, build, flatten, search_identity
 from gp_backprop.parallel import Backend, make_backend
 from gp_backprop.search.checkpoint import RunFolder
-from gp_backprop.search.controller import Controller
+from gp_backprop.search.controller import Controller, Score
+from gp_backprop.search.reference import tuned_lr
+from gp_backprop.search.scoring import Finished, Job, Scorer
 from gp_backprop.search.hall_of_fame import hall_of_fame
 from gp_backprop.tracking import Tracker
 
@@ -90,9 +92,10 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
     p = cfg.parallel
     backend = evaluate_backend or make_backend(p.backend, cfg.evaluation.function, cfg.task, workers=p.workers,
                                                timeout=cfg.evaluation.timeout, scheduler=p.scheduler)
-    loop = _Loop(cfg, ctl, folder, backend, tracker, elapsed0, run_id, progress)
     try:
         backend.start()
+        lr, tuning = tuned_lr(cfg, backend, saved[0] if saved else None, tracker, progress)
+        loop = _Loop(cfg, ctl, folder, backend, tracker, elapsed0, run_id, progress, lr, tuning)
         if saved is None:
             folder.reset()
             loop.snapshot("running")
@@ -112,7 +115,8 @@ def _restore(cfg: SearchConfig, saved: Saved | None) -> tuple[Controller, float,
     for ev in events:  # replay: the same results in the same order give the same proposals (STYLE §8)
         if "r" in ev:
             r = ev["r"]
-            ctl.tell(r["cand"]["cid"], EvalResult.from_dict(r["result"]), r["busy"], r["t"], r["at"])
+            score = Score(**r["score"]) if "score" in r else None
+            ctl.tell(r["cand"]["cid"], EvalResult.from_dict(r["result"]), r["busy"], r["t"], r["at"], score)
             elapsed = max(elapsed, r["t"])
         else:
             for _ in range(ev["p"]):
@@ -123,11 +127,15 @@ def _restore(cfg: SearchConfig, saved: Saved | None) -> tuple[Controller, float,
 
 class _Loop:
     def __init__(self, cfg: SearchConfig, ctl: Controller, folder: RunFolder, backend: Backend, tracker: Any,
-                 elapsed0: float, run_id: str, progress: bool) -> None:
+                 elapsed0: float, run_id: str, progress: bool, lr: float, tuning: dict[str, Any] | None) -> None:
         self.cfg, self.ctl, self.folder, self.backend, self.tracker = cfg, ctl, folder, backend, tracker
-        self.run_id = run_id
+        self.run_id, self.lr, self.tuning = run_id, lr, tuning
         self.t0 = time.monotonic() - elapsed0
-        self.pending = collections.deque(sorted(ctl.inflight.values(), key=lambda c: c.cid))
+        f = cfg.fitness
+        self.scorer = Scorer(cfg.task, lr, f.lr_grid, f.extra_seeds, ctl.would_enter_top)
+        self.jobs: collections.deque[Job] = collections.deque()
+        for cand in sorted(ctl.inflight.values(), key=lambda c: c.cid):  # proposed before a stop: train them now
+            self.jobs.extend(self.scorer.start(cand))
         self.stop = ""
         self.message = ""
         self.busy = 0.0
@@ -152,8 +160,12 @@ class _Loop:
                 for done in self.backend.wait(TICK):
                     if self.stop == "interrupted":
                         break  # results after Ctrl-C are not recorded: their candidates re-run on --resume
-                    self._submit()  # the freed worker takes its waiting candidate before any bookkeeping
-                    self._record(done.cid, done.result, done.busy)
+                    self._submit()  # the freed worker takes its waiting job before any bookkeeping
+                    self.busy += done.busy
+                    more, finished = self.scorer.done(done.cid, done.result, done.busy)
+                    self.jobs.extendleft(reversed(more))  # a promoted candidate's seeds go first: it finishes sooner
+                    if finished is not None:
+                        self._record(finished)
                     self._fill()
                 self._timers()
         finally:
@@ -171,39 +183,37 @@ class _Loop:
         return 0 < self.cfg.budget.time_budget <= self.elapsed()
 
     def _fill(self) -> None:
-        """Propose until every worker has its candidates (one running and one waiting for loky; two chunks for
-        Dask) or the budget says stop, journal how many proposals that took, and submit to free workers.
+        """Propose until every worker has a job running and one waiting (two chunks of them for Dask), or the
+        budget says stop, journal how many proposals that took, and submit to free workers.
 
         Proposing ahead takes the proposal (selection, mutation, feasibility probes: a few milliseconds) off the
-        path between a worker's result and its next candidate, which on 2 cores is ~5% of a 100 ms digits training.
-        A proposal then misses the results of the candidates still in flight, as every asynchronous proposal does
-        (paper §3.2); with one worker it misses one result, the same one in every run, so runs and resumes replay
-        exactly."""
+        path between a worker's result and its next job. A proposal then misses the results of the candidates
+        still in flight, as every asynchronous proposal does (paper §3.2); with one worker it misses the same
+        results in every run, so runs and resumes replay exactly."""
         ctl, calls = self.ctl, 0
-        ahead = self.backend.capacity() * max(2, self.backend.depth)
-        while (len(ctl.inflight) < ahead and ctl.next_cid < self.cfg.budget.max_evals and not self.stop
+        ahead = self.backend.capacity() * max(1, self.backend.depth)
+        while (len(self.jobs) < ahead and ctl.next_cid < self.cfg.budget.max_evals and not self.stop
                and not self._time_up()):
             calls += 1
             cand = ctl.propose()
             if cand is None:
                 break
-            self.pending.append(cand)
+            self.jobs.extend(self.scorer.start(cand))
         if calls:
             self.folder.append({"p": calls})
         self._submit()
 
     def _submit(self) -> None:
         cap = self.backend.capacity() * self.backend.depth
-        while self.pending and self.backend.running() < cap:
-            c = self.pending.popleft()
-            self.backend.submit(c.cid, c.text)
+        while self.jobs and self.backend.running() < cap:
+            job = self.jobs.popleft()
+            self.backend.submit(job.jid, job.text, job.task)
 
-    def _record(self, cid: int, result: EvalResult, busy: float) -> None:
-        if cid not in self.ctl.inflight:
+    def _record(self, done: Finished) -> None:
+        if done.cid not in self.ctl.inflight:
             return
-        entry = self.ctl.tell(cid, result, busy, self.elapsed(), time.time())
+        entry = self.ctl.tell(done.cid, done.result, done.busy, self.elapsed(), time.time(), done.score)
         self.folder.append(f'{{"r":{self.ctl.entry_json(entry.index)}}}')
-        self.busy += busy
         self.dirty = True
         if entry.cand.origin == "reference" and entry.result.status == "error":
             # Backprop itself cannot train: the task is broken (model, data), and so would be every candidate.
@@ -250,7 +260,8 @@ class _Loop:
     def snapshot(self, status: str, background: bool = False) -> None:
         fields = {"status": status, "elapsed": self.elapsed(), "config": self.cfg.to_dict(),
                   "tracking": {"uri": self.cfg.tracking.uri, "experiment": self.cfg.name, "run_id": self.run_id,
-                               "logged": self.tracker.logged if self.tracker is not None else 0}}
+                               "logged": self.tracker.logged if self.tracker is not None else 0},
+                  "lr": self.lr, "tuning": self.tuning}
         if self.folder.save(fields, self.ctl.state_json(), background=background):
             self.last["snapshot"] = time.monotonic()
             self.dirty = False
