@@ -3,7 +3,8 @@
 The forward is ``Link``'s on member-major rows. The backward hook splits autograd's ``g`` (and the captured
 ``gh``, ``b_next``, ``hp_next``, ``bL``) into the members' row blocks and hands each block to that member's own
 ``Link`` (its rule, fixed feedback matrices, noise generator and running statistics, all built by ``install_rule``
-exactly as ``evaluate`` builds them), then joins the blocks again. A member whose rule raises is recorded in the
+exactly as ``evaluate`` builds them), then joins the blocks again; when all members share one deterministic
+equation, it is applied once over the member axis instead (``shared``). A member whose rule raises is recorded in the
 shared ``BatchState`` and gets zeros from then on in this backward; the trainer drops it before the weight update.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from evaluators.activations import Activation
+from evaluators.batched.shared import SharedRule
 from evaluators.evaluate import error_message
 from evaluators.ftprop import RULES
 from evaluators.rule_link import Link
@@ -82,6 +84,7 @@ class BatchedLink(nn.Module):
         w = self.op.weight.detach()
         for j, ln in enumerate(members):
             ln.static["W"] = w[j].transpose(0, 1)   # a view: it follows the in-place weight updates
+        self.shared = SharedRule(members) if SharedRule.applies(members) else None
 
     def forward(self, hp: Tensor) -> Tensor:
         if not self.ruled or not hp.requires_grad:
@@ -111,9 +114,14 @@ class BatchedLink(nn.Module):
 
     def _rule_hook(self, g: Tensor) -> Tensor:
         step = self.step
+        failed = self.state.failed
+        if self.shared is not None and not failed:
+            try:
+                return self.shared(self.op.weight, step, g, self.state.bL)
+            except Exception:  # not vmappable, or a member's rule raised: the per-member path from now on
+                self.shared = None
         hp, h = step["hp"], step["h"]
         n = g.shape[0] // len(self.members)
-        failed = self.state.failed
         blocks = []
         for j, ln in enumerate(self.members):
             rows = slice(j * n, (j + 1) * n)

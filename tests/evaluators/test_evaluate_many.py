@@ -11,6 +11,7 @@ import evaluators.population as population
 import evaluators.train as single_train
 import primitives.functions as functions
 from evaluators import TaskError, TaskSpec, evaluate, evaluate_many
+from evaluators.batched.shared import SharedRule
 from evaluators.batched.sizing import group_sizes, member_bytes
 from primitives import SEEDS
 
@@ -97,6 +98,17 @@ def test_conv_models_get_evaluates_gradients(model, monkeypatch):
     assert_same_gradients(members, monkeypatch)
 
 
+@pytest.mark.parametrize("text", [SEEDS["fa"], SEEDS["dfa"], RUNNING_RULE, SEEDS["backprop_fro"], "add(g, shat(gh))"])
+@pytest.mark.parametrize("arch", ["mlp", "convnet"])
+def test_one_equation_at_several_seeds_is_applied_once_and_gets_evaluates_gradients(text, arch, monkeypatch):
+    calls = []
+    call = SharedRule.__call__
+    monkeypatch.setattr(SharedRule, "__call__", lambda self, *args: calls.append(1) or call(self, *args))
+    task = DIGITS.with_(model_arch=arch, batch_size=16)
+    assert_same_gradients([(text, task.with_(seed=s, lr=0.05 * (s + 1))) for s in range(3)], monkeypatch)
+    assert calls, "the vmapped path was not taken"
+
+
 def strip_time(result):
     return dataclasses.replace(result, wall_time=0.0)
 
@@ -124,6 +136,14 @@ def test_a_member_that_leaves_the_batch_leaves_the_others_bit_identical():
     mixed = evaluate_many([healthy[0], diverging, healthy[1], hurdling, healthy[2]])
     assert [r.status for r in mixed] == ["ok", "diverged", "ok", "hurdle", "ok"]
     assert [strip_time(r) for r in (mixed[0], mixed[2], mixed[4])] == [strip_time(r) for r in alone]
+
+
+def test_a_member_that_leaves_a_one_equation_batch_leaves_the_others_bit_identical():
+    text = "scale_10(gh)"   # diverges in epoch 4 at lr 0.1, trains at lr 0.02
+    healthy = [(text, FAST.with_(seed=0, lr=0.02)), (text, FAST.with_(seed=2, lr=0.01))]
+    mixed = evaluate_many([healthy[0], (text, FAST.with_(seed=1)), healthy[1]])
+    assert [r.status for r in mixed] == ["ok", "diverged", "ok"]
+    assert [strip_time(r) for r in (mixed[0], mixed[2])] == [strip_time(r) for r in evaluate_many(healthy)]
 
 
 def test_a_members_result_does_not_depend_on_its_batch():
