@@ -57,7 +57,7 @@ def evaluate_many(members: Sequence[Member], batch: str | int = "auto") -> list[
     ``wall_time`` is the member's share of its batch's time.
 
     ``batch``: members per batched network; "auto" sizes groups from a memory budget (``batched.sizing``). SGD and
-    Adam members train in separate groups. Architectures outside ``BATCHED_ARCHS`` (ConvNet8) are trained one by
+    Adam members train in separate groups; a group of one trains with ``evaluate``. Architectures outside ``BATCHED_ARCHS`` (ConvNet8) are trained one by
     one with ``evaluate``: same results, without the speed-up.
     """
     members = list(members)
@@ -114,6 +114,8 @@ def _build(rule: Rule | None, task: TaskSpec, splits: Splits) -> torch.nn.Module
 
 
 def _train_group(rules: list[Rule | None], members: list[Member], splits: Splits) -> list[EvalResult]:
+    if len(members) == 1:   # nothing to share: evaluate itself is the faster way to train one member
+        return [evaluate(*members[0])]
     start = time.perf_counter()
     models, built, results = [], [], [None] * len(members)
     for j, (rule, (_, task)) in enumerate(zip(rules, members)):

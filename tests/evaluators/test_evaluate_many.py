@@ -79,7 +79,8 @@ def test_gradients_of_the_first_steps_equal_evaluates(monkeypatch):
 def test_adam_members_and_schedules_get_evaluates_gradients(monkeypatch):
     adam = DIGITS.with_(optimizer="adam", lr=0.01, schedule="cosine")
     members = [(SEEDS["fa"], adam.with_(seed=0)), (None, adam.with_(seed=1, weight_decay=1e-3)),
-               (SEEDS["backprop"], DIGITS.with_(seed=2, schedule="cosine"))]
+               (SEEDS["backprop"], DIGITS.with_(seed=2, schedule="cosine")),
+               (SEEDS["backprop"], DIGITS.with_(seed=3, schedule="step", lr_decay_epochs=(1,)))]
     assert_same_gradients(members, monkeypatch)
 
 
@@ -150,7 +151,7 @@ def test_a_members_result_does_not_depend_on_its_batch():
     member = (NOISE_RULE, FAST.with_(seed=7, lr=0.05))
     a = evaluate_many([(SEEDS["fa"], FAST), member, (None, FAST.with_(seed=1))])[1]
     b = evaluate_many([member, (RUNNING_RULE, FAST.with_(seed=3, lr=0.2))])[0]
-    c = evaluate_many([member])[0]
+    c = evaluate_many([(SEEDS["dfa"], FAST.with_(seed=9)), (None, FAST.with_(seed=8)), member])[2]
     assert strip_time(a) == strip_time(b) == strip_time(c)
 
 
