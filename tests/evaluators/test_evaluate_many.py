@@ -92,7 +92,8 @@ def test_hard_threshold_and_other_activations_get_evaluates_gradients(activation
     assert_same_gradients([(rule, task.with_(seed=0)), (rule, task.with_(seed=1, lr=0.05))], monkeypatch)
 
 
-@pytest.mark.parametrize("model", [dict(model_arch="convnet"), dict(model_arch="wrn", model_depth=10, model_width=1)])
+@pytest.mark.parametrize("model", [dict(model_arch="convnet"), dict(model_arch="wrn", model_depth=10, model_width=1),
+                                   dict(model_arch="convnet4")])
 def test_conv_models_get_evaluates_gradients(model, monkeypatch):
     task = DIGITS.with_(batch_size=16, **model)
     members = [(None, task.with_(seed=0)), (SEEDS["fa"], task.with_(seed=1)), (RUNNING_RULE, task.with_(seed=2))]
