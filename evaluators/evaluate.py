@@ -73,7 +73,12 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
             install_rule(model, rule, task.seed, splits.num_classes)
             result = train(model, splits, task)
         except Exception as exc:  # a rule that raises is a bad candidate, never a crashed search
-            where = traceback.extract_tb(exc.__traceback__)[-1]
             return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
-                              message=f"{type(exc).__name__}: {exc} (at {where.name})".replace("\n", " "))
+                              message=error_message(exc))
     return EvalResult(**{**result.to_dict(), "wall_time": time.perf_counter() - start})
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for status "error": the exception and the function it came from."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} (at {where.name})".replace("\n", " ")
