@@ -39,19 +39,29 @@ class _Run:
     total: float = 0.0
     count: int = 0
     time: float = 0.0   # its share of the batch's time: each step's time split among the members it trained
+    val_loss: float = 0.0
 
 
 @torch.no_grad()
 def accuracies(model: BatchedModel, split: Split, splits: Splits) -> list[float]:
     """Each member's accuracy on ``split`` (every member sees every sample; eval mode, as ``train.accuracy``)."""
+    return accuracies_and_losses(model, split, splits)[0]
+
+
+@torch.no_grad()
+def accuracies_and_losses(model: BatchedModel, split: Split, splits: Splits) -> tuple[list[float], list[float]]:
+    """Each member's accuracy and mean cross-entropy on ``split``."""
     k = model.k
     model.eval()
     correct = torch.zeros(k, dtype=torch.int64, device=split.device)
+    loss = torch.zeros(k, device=split.device)
     for x, y in batches(split, max(1, EVAL_ROWS // k), generator=None, shuffle=False, normalize=splits.normalize):
-        logits = model(x.repeat(k, *(1,) * (x.dim() - 1)))
-        correct += (logits.view(k, len(y), -1).argmax(2) == y).sum(1)
+        logits = model(x.repeat(k, *(1,) * (x.dim() - 1))).view(k, len(y), -1)
+        correct += (logits.argmax(2) == y).sum(1)
+        loss += F.cross_entropy(logits.transpose(1, 2), y.expand(k, -1), reduction="none").sum(1)
     model.train()
-    return [c / max(1, len(split)) for c in correct.tolist()]
+    n = max(1, len(split))
+    return [c / n for c in correct.tolist()], [v / n for v in loss.tolist()]
 
 
 class BatchTrainer:
@@ -143,8 +153,10 @@ class BatchTrainer:
         self._end({j: ("diverged", f"non-finite weights after epoch {epoch}", 0.0) for j in bad})
         if not self.runs:
             return
-        for r, acc in zip(self.runs, accuracies(self.model, self.splits.val, self.splits)):
+        accs, losses = accuracies_and_losses(self.model, self.splits.val, self.splits)
+        for r, acc, loss in zip(self.runs, accs, losses):
             r.val_curve.append(acc)
+            r.val_loss = loss
         missed = [j for j, r in enumerate(self.runs) if r.task.hurdle_epoch and epoch == r.task.hurdle_epoch
                   and r.val_curve[-1] <= r.hurdle]
         if missed:
@@ -169,4 +181,4 @@ class BatchTrainer:
             return EvalResult("error", device=r.task.device, wall_time=r.time, message=message)
         val = r.val_curve[-1] if r.val_curve and status != "diverged" else 0.0
         return EvalResult(status, val, test, tuple(r.val_curve), tuple(r.loss_curve), steps, r.time,
-                          str(self.device), message)
+                          str(self.device), message, val_loss=r.val_loss if status != "diverged" else 0.0)
