@@ -4,6 +4,7 @@ Usable on its own in any DEAP study: it imports neither ``evaluators`` nor ``gp_
 """
 from primitives.compile import Rule, compile_equation as compile  # noqa: A001 (the documented name)
 from primitives.context import ConvMaps, LayerContext, LinearMaps, RunningMoments
+from primitives.function_key import function_key
 from primitives.functions import FUNCTIONS
 from primitives.generate import mutate, random_equation
 from primitives.key import canonical, key
@@ -21,4 +22,5 @@ __all__ = [
     "random_equation", "mutate", "is_paper_form", "Equation", "Fitness", "EquationError", "Rule", "LayerContext",
     "LinearMaps", "ConvMaps", "RunningMoments", "CheckResult", "make_probe", "OPERANDS", "FUNCTIONS",
     "Layer", "Next", "Out", "Weight", "WeightT", "Feedback", "FeedbackT",
+    "function_key",
 ]
