@@ -103,6 +103,8 @@ def function_key(eq: list | str, *, probe_seed: int = 0) -> str:
     to about 5 significant digits. Equal functions get equal keys, in any process and call order; the global torch
     RNG is neither read nor advanced. An equation that raises on a probe gets a key of the error class and the probe.
     ``eq`` is an ``Equation`` or its text (parsed in the default set; a parse error propagates)."""
+    if not isinstance(probe_seed, int) or isinstance(probe_seed, bool):
+        raise TypeError(f"probe_seed must be an int, got {probe_seed!r}; pass e.g. probe_seed=1")
     rule = compile_equation(eq)
     h = hashlib.sha256()
     for kind, maps, batches, noise_seed in _probes(probe_seed):

@@ -35,8 +35,9 @@ def test_identity_forms_collapse_to_one_key():
 
 
 def test_different_functions_get_different_keys():
+    # down to a relative difference of 1e-4 (g against 1.0001 g)
     texts = ["g", "scale_2(g)", "neg(g)", P.SEEDS["fa"], P.SEEDS["dfa"], P.SEEDS["sign_symmetry"], "clip_0.1(g)",
-             "add(g, scale_0.01(h))", "mhat(g)", "shat(g)", "bn(g)", "addnoise_0.01(g)", "drop_0.1(g)"]
+             "add(g, scale_0.01(h))", "add(g, scale_0.01(scale_0.01(g)))", "mhat(g)", "shat(g)", "bn(g)", "addnoise_0.01(g)", "drop_0.1(g)"]
     assert len({fk(t) for t in texts}) == len(texts)
 
 
@@ -92,6 +93,8 @@ def test_an_equation_that_raises_gets_a_key_of_its_error(monkeypatch):
 def test_bad_text_is_an_equation_error():
     with pytest.raises(P.EquationError, match="nosuch"):
         fk("nosuch(g)")
+    with pytest.raises(TypeError, match="probe_seed must be an int"):
+        fk("g", probe_seed="1")
 
 
 def _feasible_random(counts: dict[str, int]) -> list:
@@ -112,6 +115,7 @@ def test_no_false_merges_between_independent_probes():
     assert len(eqs) * (len(eqs) - 1) // 2 >= 10_000
     first = [fk(e, probe_seed=0) for e in eqs]
     second = [fk(e, probe_seed=1) for e in eqs]
+    assert sum(a != b for a, b in zip(first, second)) > 0.9 * len(eqs)  # another probe (constants stay put)
     groups = {}
     for i, k in enumerate(first):
         groups.setdefault(k, []).append(i)
