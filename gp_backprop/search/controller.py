@@ -37,6 +37,7 @@ class Candidate:
     mutation: str = ""       # what changed, e.g. "2: add -> sub"
     latex: str = ""          # computed once, from the tree, when the candidate is proposed
     size: int = 0            # nodes in the tree (the last tie-break: simpler first)
+    fkey: str = ""           # primitives.function_key: equal keys compute the same function, whatever the text
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,10 @@ class Entry:
 def _candidate(d: dict[str, Any]) -> Candidate:
     """A candidate from its JSON form; checkpoints written before candidates carried LaTeX and size get them here."""
     cand = Candidate(**d)
-    if cand.latex and cand.size:
+    if cand.latex and cand.size and cand.fkey:
         return cand
     eq = P.parse(cand.text)
-    return replace(cand, latex=P.latex(eq), size=len(eq))
+    return replace(cand, latex=P.latex(eq), size=len(eq), fkey=P.function_key(eq))
 
 
 def sanitize(result: EvalResult) -> EvalResult:
@@ -136,7 +137,9 @@ class Controller:
         self.known: dict[str, Entry] = {}       # key -> entry
         self.inflight: dict[int, Candidate] = {}
         self.inflight_keys: set[str] = set()
-        self.hits: dict[str, int] = {}          # key -> times proposed again (cache hits)
+        self.by_function: dict[str, str] = {}   # function key -> the key of the candidate that has (had) it
+        self.hits: dict[str, int] = {}          # key -> times proposed again (cache hits, either kind)
+        self.function_hits = 0                  # hits on the function key alone (same function, other text)
         self.next_cid = 0
         self.proposals = 0
         self.init_made = 0
@@ -167,8 +170,15 @@ class Controller:
             if k in self.known or k in self.inflight_keys:
                 self.hits[k] = self.hits.get(k, 0) + 1
                 continue
+            fk = P.function_key(eq)
+            if fk in self.by_function:  # the same function under another text: its result would be the same
+                owner = self.by_function[fk]
+                self.hits[owner] = self.hits.get(owner, 0) + 1
+                self.function_hits += 1
+                continue
             self._eqs[k] = eq
-            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq), len(eq))
+            self.by_function[fk] = k
+            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq), len(eq), fk)
             self.next_cid += 1
             self.inflight[cand.cid] = cand
             self.inflight_keys.add(k)
@@ -231,6 +241,7 @@ class Controller:
         # Entries never change: serialise each once, so a snapshot of thousands costs a string join, not a dump.
         self._population_json.append(text if text is not None else json.dumps(entry.to_dict(), separators=(",", ":")))
         self.known[entry.cand.key] = entry
+        self.by_function.setdefault(entry.cand.fkey, entry.cand.key)
         bisect.insort(self.ranked, entry, key=lambda e: e.rank_key)
 
     def entry_json(self, index: int) -> str:
@@ -255,7 +266,8 @@ class Controller:
         head = json.dumps({
             "rng": [version, list(internal), gauss],
             "next_cid": self.next_cid, "proposals": self.proposals, "init_made": self.init_made,
-            "hits": self.hits, "inflight": [asdict(c) for c in self.inflight.values()],
+            "hits": self.hits, "function_hits": self.function_hits,
+            "inflight": [asdict(c) for c in self.inflight.values()],
         }, separators=(",", ":"))
         return f'{head[:-1]},"population":[{",".join(self._population_json)}]}}'
 
@@ -269,10 +281,12 @@ class Controller:
         ctl.rng.setstate((version, tuple(internal), gauss))
         ctl.next_cid, ctl.proposals, ctl.init_made = state["next_cid"], state["proposals"], state["init_made"]
         ctl.hits = dict(state["hits"])
+        ctl.function_hits = state.get("function_hits", 0)
         for d in state["population"]:
             ctl._add(Entry.from_dict(d))
         for d in state["inflight"]:
             cand = _candidate(d)
             ctl.inflight[cand.cid] = cand
             ctl.inflight_keys.add(cand.key)
+            ctl.by_function.setdefault(cand.fkey, cand.key)
         return ctl

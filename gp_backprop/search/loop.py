@@ -235,8 +235,9 @@ class _Loop:
         if self.bar is not None and now - self.last["bar"] >= 1.0:
             self.last["bar"] = now
             stats = self.stats()
-            self.bar.set_postfix_str(f"best {stats.get('best_fitness', 0.0):.4f}, cache hits {self.ctl.cache_hits}, "
-                                     f"{stats['evals_per_min']:.0f} evals/min", refresh=False)
+            self.bar.set_postfix_str(f"best {stats.get('best_fitness', 0.0):.4f}, cache hits {self.ctl.cache_hits} "
+                                     f"({self.ctl.function_hits} same function), {stats['evals_per_min']:.0f} "
+                                     f"candidates/min, {self.scorer.trainings} trainings", refresh=False)
         if self.tracker is not None and now - self.last["artifacts"] >= t.artifacts_every:
             self.last["artifacts"] = now
             self._artifacts()
@@ -245,7 +246,9 @@ class _Loop:
         ctl, secs = self.ctl, max(time.monotonic() - self.session_start, 1e-9)
         out = {"evals_per_min": 60.0 * (len(ctl.population) - self.session_base) / secs,
                "utilization": self.busy / (secs * max(self.backend.capacity(), 1)),
-               "cache_hits": float(ctl.cache_hits), "in_flight": float(len(ctl.inflight))}
+               "cache_hits": float(ctl.cache_hits), "function_hits": float(ctl.function_hits),
+               "cache_hit_rate": ctl.cache_hits / max(1, ctl.proposals),
+               "trainings": float(self.scorer.trainings), "in_flight": float(len(ctl.inflight))}
         if ctl.ranked:
             out["best_fitness"] = ctl.ranked[0].fitness
             out["median_fitness"] = ctl.ranked[len(ctl.ranked) // 2].fitness
