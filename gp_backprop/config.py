@@ -50,7 +50,7 @@ class SpaceConfig:
 class BudgetConfig:
     """When the search stops (the first of the two)."""
 
-    max_evals: int = 2000               # candidates, cache hits not counted (each is 3-5 trainings: [fitness])
+    max_evals: int = 1000               # candidates, cache hits not counted (each is 3-5 trainings: [fitness])
     time_budget: float = 0.0            # seconds of wall time over all resumes; 0 = no limit ("10m", "2h" accepted)
 
 

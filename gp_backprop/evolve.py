@@ -39,12 +39,12 @@ def _fail(message: str) -> NoReturn:
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m gp_backprop.evolve", allow_abbrev=False,
                 description="Search for backward equations that train networks better than backprop "
-                            "(Backprop Evolution). With no flags: the MNIST-1D search, 2,000 candidates.")
+                            "(Backprop Evolution). With no flags: the MNIST-1D search, 1,000 candidates.")
     p.add_argument("--config", metavar="FILE", help="TOML file with [space], [budget], [task], ... sections")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named search (default: default)")
     p.add_argument("--name", help="MLflow experiment and checkpoint folder (default: mnist1d)")
     p.add_argument("--seed", type=int, help="controller seed; candidates always train with task.seed")
-    p.add_argument("--max-evals", type=int, help="candidates before the search stops (default 2000)")
+    p.add_argument("--max-evals", type=int, help="candidates before the search stops (default 1000)")
     p.add_argument("--time-budget", metavar="DURATION", help="stop proposing after this long: 600, 10m, 2h")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU core)")
     p.add_argument("--backend", help="loky (this machine) or dask")
