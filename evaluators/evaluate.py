@@ -46,6 +46,13 @@ def check_task(task: TaskSpec) -> None:
         raise TaskError(f"device {task.device!r} requested but CUDA is not available here; use --device cpu")
 
 
+@functools.lru_cache(maxsize=64)
+def _check_once(task: TaskSpec) -> None:
+    """``check_task``, once per distinct task in a process: a worker trains thousands of candidates on a handful of
+    tasks (the search's lr grid and seeds), and a task that passed once passes again. A failing task is not cached."""
+    check_task(task)
+
+
 @functools.lru_cache(maxsize=4)
 def _splits(dataset: str, root: str | None, split_seed: int, device: str) -> Splits:
     # Loaded once per worker process: a search trains thousands of candidates on the same data.
@@ -59,7 +66,7 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
     ``equation_text=None`` trains with plain autograd (the reference the rules are measured against).
     """
     start = time.perf_counter()
-    check_task(task)
+    _check_once(task)
     splits = _splits(task.dataset, task.data_root, task.split_seed, task.device)
     try:
         rule = None if equation_text is None else compile(parse(equation_text))
