@@ -3,6 +3,7 @@
 (and B1 for WRN searches), print the table, save it as markdown and CSV, and log it to MLflow under the search."""
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -12,10 +13,11 @@ from tqdm import tqdm
 from evaluators import DataError
 
 from gp_backprop import funnel
-from gp_backprop.cli import OneLineParser, fail
-from gp_backprop.config import ParallelConfig
+from gp_backprop.cli import OneLineParser, check_workers, fail, positive
+from gp_backprop.config import ParallelConfig, parse_duration
 from gp_backprop.funnel import SetupError, fresh_seeds, input_info, setups, task_from_params
 from gp_backprop.parallel import BACKENDS, BackendError
+from gp_backprop.search import CheckpointError, SearchLock
 from gp_backprop.tracking import DEFAULT_URI, RecordError, client, find_search
 
 PROG = "reevaluate"
@@ -25,15 +27,18 @@ def parser() -> OneLineParser:
     p = OneLineParser(prog="python -m gp_backprop.reevaluate", allow_abbrev=False,
                       description="Re-test a search's best equations on bigger models and longer training.")
     p.add_argument("--search", required=True, help="the search's parent run id, or its name (newest search)")
-    p.add_argument("--top", type=int, default=10, help="how many of the best distinct equations (default 10)")
+    p.add_argument("--top", type=positive(int), default=10, help="how many of the best distinct equations (default 10)")
     p.add_argument("--setups", default="A1,A2,A3", help="comma-separated: A1 (search setting), A2 (~10x model), "
                                                          "A3 (5x epochs, cosine), B1 (WRN 10-1, 100 epochs)")
     p.add_argument("--optimizers", default=None, help="sgd, momentum or sgd,momentum (default: the search's)")
-    p.add_argument("--seeds", type=int, default=5, help="fresh training seeds per equation and setup (default 5)")
+    p.add_argument("--seeds", type=positive(int), default=5,
+                   help="fresh training seeds per equation and setup (default 5)")
     p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU core)")
+    p.add_argument("--force", action="store_true", help="allow more than 4 workers per CPU core")
     p.add_argument("--backend", default="loky", help="loky (this machine) or dask")
     p.add_argument("--scheduler", default="", help="Dask scheduler tcp://HOST:PORT (default: a LocalCluster)")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per training before status timeout")
+    p.add_argument("--timeout", type=_duration, default=3600.0, metavar="DURATION",
+                   help="per training, then status timeout: 600, 90s, 10m, 2h (default 1h)")
     p.add_argument("--tracking-uri", default=DEFAULT_URI, help=f"MLflow store holding the search ({DEFAULT_URI})")
     p.add_argument("--out", default=None, help="folder for funnel.md, funnel.csv and plots "
                                                "(default mlruns/funnels/<run id>)")
@@ -41,22 +46,42 @@ def parser() -> OneLineParser:
     return p
 
 
+def _duration(text: str) -> float:
+    """``--timeout``: a positive duration, as evolve's (``config.parse_duration``)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use seconds or e.g. 90s, 10m, 2h") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive duration, got {text!r}")
+    return seconds
+
+
+def _lock(search: object) -> SearchLock | None:
+    """The lock of the search's folder (``<checkpoint_dir>/<name>``), if that folder is here: no evolve may run or
+    resume that search while its finalists are re-trained."""
+    params = search.data.params
+    folder = Path(params.get("tracking.checkpoint_dir", "mlruns/searches")) / params.get("name", "")
+    return SearchLock(folder).acquire() if params.get("name") and folder.is_dir() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
-    if args.top < 1 or args.seeds < 1:
-        fail(PROG, f"--top and --seeds must be at least 1, got {args.top} and {args.seeds}")
     if args.backend not in BACKENDS:
         fail(PROG, f"unknown backend {args.backend!r}; use {' or '.join(BACKENDS)}")
+    if not args.scheduler:
+        check_workers(PROG, args.workers, args.force)
     try:
         mc = client(args.tracking_uri)
         search = find_search(mc, args.search)
+        lock = _lock(search)  # noqa: F841 - held until the process ends
         task = task_from_params(search.data.params)
         shape, classes = input_info(task)
         optimizers = (args.optimizers or task.optimizer).split(",")
         chosen = setups(task, [s.strip() for s in args.setups.split(",") if s.strip()], optimizers, shape, classes)
         finalists, baseline = funnel.finalists(mc, search, args.top)
-    except (RecordError, SetupError, DataError) as exc:
+    except (RecordError, SetupError, DataError, CheckpointError) as exc:
         fail(PROG, str(exc))
     if not finalists:
         fail(PROG, f"search {search.info.run_id} has no successful candidate besides the baseline")
