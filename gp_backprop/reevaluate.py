@@ -75,13 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mc = client(args.tracking_uri)
         search = find_search(mc, args.search)
-        lock = _lock(search)  # noqa: F841 - held until the process ends
+        lock = _lock(search)
+    except (RecordError, CheckpointError) as exc:
+        fail(PROG, str(exc))
+    try:
+        return _reevaluate(args, mc, search)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _reevaluate(args: argparse.Namespace, mc: object, search: object) -> int:
+    """The funnel of ``search`` as ``args`` ask, while its lock is held."""
+    try:
         task = task_from_params(search.data.params)
         shape, classes = input_info(task)
         optimizers = (args.optimizers or task.optimizer).split(",")
         chosen = setups(task, [s.strip() for s in args.setups.split(",") if s.strip()], optimizers, shape, classes)
         finalists, baseline = funnel.finalists(mc, search, args.top)
-    except (RecordError, SetupError, DataError, CheckpointError) as exc:
+    except (RecordError, SetupError, DataError) as exc:
         fail(PROG, str(exc))
     if not finalists:
         fail(PROG, f"search {search.info.run_id} has no successful candidate besides the baseline")
