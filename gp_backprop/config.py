@@ -22,7 +22,8 @@ from gp_backprop.parallel import BACKENDS
 from gp_backprop.tracking.store import DEFAULT_URI
 
 __all__ = ["ConfigError", "SpaceConfig", "BudgetConfig", "FitnessConfig", "EvaluationConfig", "ParallelConfig",
-           "TrackingConfig", "SearchConfig", "build", "load_toml", "parse_duration", "flatten", "search_identity"]
+           "TrackingConfig", "SearchConfig", "build", "evolve_hint", "load_toml", "parse_duration", "flatten",
+           "search_identity"]
 
 
 class ConfigError(ValueError):
@@ -141,6 +142,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(value)
         return float(value)
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", str(value))
     if not m:
@@ -182,6 +185,8 @@ def _coerce(value: Any, hint: Any, where: str, src: str) -> Any:
             pass
     if hint in ok and not ok[hint]:
         raise ConfigError(f"{src}: {where} = {value!r} must be {hint.__name__}")
+    if hint is float and not math.isfinite(value):  # TOML and --set read inf and nan as numbers
+        raise ConfigError(f"{src}: {where} = {value!r} must be a finite number")
     return float(value) if hint is float else value
 
 
@@ -260,8 +265,9 @@ def validate(cfg: SearchConfig) -> None:
     from primitives.seeds import HARD_THRESHOLD_SEEDS
 
     s, b, e, p, t = cfg.space, cfg.budget, cfg.evaluation, cfg.parallel, cfg.tracking
-    _need(bool(re.fullmatch(r"[A-Za-z0-9._-]+", cfg.name)),
-          f"name {cfg.name!r} may hold only letters, digits, '.', '_' and '-' (it names a folder); "
+    _need(bool(re.fullmatch(r"[A-Za-z0-9._-]+", cfg.name)) and cfg.name not in (".", ".."),
+          f"name {cfg.name!r} may hold only letters, digits, '.', '_' and '-', and not be '.' or '..' (it names a "
+          "folder); "
           "e.g. --name digits-2")
     _need(cfg.seed >= 0, f"seed = {cfg.seed} must be >= 0")
     _need(s.population >= 1, f"space.population = {s.population} must be >= 1 (the paper used 1000)")
@@ -329,9 +335,21 @@ def _check_task(task: TaskSpec) -> None:
     try:
         check_task(task)  # the evaluators' own rules (dataset plug-in, model, optimizer, schedule, device)
     except DataError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(evolve_hint(str(exc))) from None
     except TaskError as exc:
-        raise ConfigError(f"[task]: {exc}") from None
+        raise ConfigError(evolve_hint(f"[task]: {exc}")) from None
+
+
+# The evaluators' messages name the flags of `gp_backprop.evaluate`, which are settings under `evolve`.
+_EVOLVE_FLAGS = {"the --data-root option": "--set task.data_root=DIR", "--data-root": "--set task.data_root=DIR",
+                 "--device cpu": "--set task.device=cpu", "--model ": "--set task.model.arch="}
+
+
+def evolve_hint(message: str) -> str:
+    """``message`` with the evaluate CLI's flags replaced by the ``evolve`` settings that do the same."""
+    for flag, setting in _EVOLVE_FLAGS.items():
+        message = message.replace(flag, setting)
+    return message
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:

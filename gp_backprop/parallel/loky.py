@@ -12,7 +12,7 @@ from joblib.externals.loky.process_executor import BrokenProcessPool
 from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.errors import first_line
-from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, timeout_result
+from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, quiet_resource_tracker, timeout_result
 from gp_backprop.parallel.worker import keep_loky_worker, run_one, warm
 
 __all__ = ["LokyBackend"]
@@ -55,6 +55,7 @@ class LokyBackend:
     def start(self) -> None:
         # Stopping a worker on purpose (timeout, close) makes loky warn that a worker stopped with jobs queued.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
+        quiet_resource_tracker()
         self.slots = [_Slot(self.function) for _ in range(self.workers)]
         for slot in self.slots:
             try:

@@ -58,11 +58,16 @@ def _exit_with_parent(ppid: int) -> None:
 
 
 def keep_loky_worker() -> None:
-    """Loky initializer: never restart this worker for "leaking" memory. Loky measures a worker after its first
-    call (our warm-up) and restarts it once it grows 300 MB beyond that; torch's allocations and the cached dataset
-    of the first real training do, and each restart costs seconds of imports (10% of a short search)."""
+    """Loky initializer: ignore SIGTERM (below), and never restart this worker for "leaking" memory. Loky measures
+    a worker after its first call (our warm-up) and restarts it once it grows 300 MB beyond that; torch's allocations
+    and the cached dataset of the first real training do, and each restart costs seconds of imports (10% of a short
+    search)."""
     from joblib.externals.loky import process_executor
     process_executor._MAX_MEMORY_LEAK_SIZE = float("inf")
+    # SIGTERM to the process group (a scheduler, `kill -TERM -PGID`) reaches the workers too: the controller stops
+    # gracefully and decides what happens to their candidates, so they must not die first and be recorded "crashed".
+    # Loky stops its workers with SIGKILL, and a worker whose controller is gone leaves by itself (_exit_with_parent).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def lower_priority(native_id: int | None = None) -> None:

@@ -43,4 +43,4 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
         if outcome.tracking_failures:
             print(f"  {outcome.tracking_failures} MLflow writes failed; --resume writes the missing runs", file=file)
     print(f"Checkpoint: {cfg.run_dir / 'checkpoint.json'} (continue with --resume --name {cfg.name}"
-          f"{'' if outcome.status == 'interrupted' else ' --max-evals N'})", file=file)
+          f"{'' if outcome.status in ('interrupted', 'write error') else ' --max-evals N'})", file=file)

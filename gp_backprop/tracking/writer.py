@@ -61,6 +61,7 @@ class Tracker:
         self.logged = 0                  # population entries (a prefix) handed to MLflow; read by checkpoints
         self.failures = 0
         self.first_failure = ""
+        self.write_error = ""            # a local file write that failed (disk full, read-only): the search stops
         self._done = 0                   # queue items handled, to tell a slow writer from a stuck one
         # The writer lags behind the search on a busy machine (it runs on idle CPU only), so the parent run's
         # progress metrics and artifacts jump the queue of child runs: the UI's charts stay current. The sequence
@@ -166,7 +167,9 @@ class Tracker:
                 elif item[0] == "end":
                     self.client.set_terminated(self.run_id, item[1])
                     return
-            except Exception as exc:  # noqa: BLE001 - tracking must never stop the search
+            except Exception as exc:  # noqa: BLE001 - tracking must never crash the search
+                if isinstance(exc, OSError) and not self.write_error:  # but a full disk stops it, as for checkpoints
+                    self.write_error = f"cannot write {exc.filename or 'the MLflow artifacts'} ({exc.strerror})"
                 self.failures += 1
                 if self.failures == 1:
                     self.first_failure = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
