@@ -16,8 +16,8 @@ __all__ = ["finalists", "log_funnel", "read_funnel"]
 
 
 def _finalist(r: Any, baseline: bool = False) -> Finalist:
-    p = r.data.params
-    return Finalist(p["equation"], p.get("latex", ""), p["key"], r.data.metrics.get("fitness", float("nan")),
+    p = r.data.params  # search children carry no LaTeX param (the parent's hall_of_fame.png shows it)
+    return Finalist(p["equation"], p.get("latex") or P.latex(P.parse(p["equation"])), p["key"], r.data.metrics.get("fitness", float("nan")),
                     r.info.run_id, baseline)
 
 

@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import primitives as P
+
 from gp_backprop.render import Row
 
 __all__ = ["RecordError", "find_search", "children", "candidates", "search_rows"]
@@ -50,10 +52,15 @@ def children(mc: Any, run: Any, extra: str = "", order: Sequence[str] = ()) -> l
             return out
 
 
+def evaluation(r: Any) -> int:
+    """A child run's evaluation number (a metric; a param in stores written before issue 14)."""
+    return int(r.data.metrics.get("evaluation") or r.data.params.get("evaluation", 0))
+
+
 def candidates(mc: Any, run: Any) -> list[Any]:
     """Every trained candidate of a search, in evaluation order."""
     kids = children(mc, run, "params.status != ''")
-    return sorted(kids, key=lambda r: int(r.data.params.get("evaluation", "0")))
+    return sorted(kids, key=evaluation)
 
 
 def search_rows(mc: Any, run: Any, top: int) -> tuple[list[Any], Any, list[float], dict[str, int]]:
@@ -62,12 +69,13 @@ def search_rows(mc: Any, run: Any, top: int) -> tuple[list[Any], Any, list[float
     kids = candidates(mc, run)
     fitness = [r.data.metrics.get("fitness", 0.0) for r in kids]
     statuses = dict(Counter(r.data.params["status"] for r in kids))
-    ranked = sorted(kids, key=lambda r: (-r.data.metrics.get("fitness", 0.0), int(r.data.params["evaluation"])))
+    ranked = sorted(kids, key=lambda r: (-r.data.metrics.get("fitness", 0.0), evaluation(r)))
 
     def row(rank: int, r: Any) -> Row:
         p, m = r.data.params, r.data.metrics
-        return Row(rank, m.get("val_acc", 0.0), m.get("test_acc", 0.0), p["status"], p["equation"], p.get("latex", ""),
-                   p["key"], int(p["evaluation"]), 1)
+        latex = p.get("latex") or P.latex(P.parse(p["equation"]))
+        return Row(rank, m.get("val_acc", 0.0), m.get("test_acc", 0.0), p["status"], p["equation"], latex,
+                   p["key"], evaluation(r), 1)
 
     ref = next(((i + 1, r) for i, r in enumerate(ranked) if r.data.params.get("origin") == "reference"), None)
     return [row(i + 1, r) for i, r in enumerate(ranked[:top])], (row(*ref) if ref else None), fitness, statuses
