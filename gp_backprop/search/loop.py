@@ -273,7 +273,7 @@ class _Loop:
                 self.tracker.progress(len(self.ctl.population), stats)
                 self._artifacts(status)
             if self.tracker.backlog() > 200:
-                print(f"Writing {self.tracker.backlog()} queued runs to MLflow (30 s at most)...", file=sys.stderr)
+                print(f"Writing {self.tracker.backlog()} queued runs to MLflow...", file=sys.stderr)
             ended = "FINISHED" if status in ("finished", "time budget", "exhausted") else \
                 "FAILED" if status == "task error" else "KILLED"
             self.tracker.close(ended)

@@ -32,7 +32,7 @@ __all__ = ["Tracker", "Trained"]
 FLUSH = 1.0               # seconds between writes: a run is in MLflow ~1 s after its result, in one transaction
 RETRY = (0.5, 8.0)        # backoff after a failed write: first and longest wait, in seconds
 OUTAGE = 5.0              # seconds of failed writes before the one warning line
-CLOSE_WAIT = 30.0         # the most the end of a search waits for MLflow
+CLOSE_WAIT = 30.0         # the most the end of a search waits for MLflow without a successful write
 
 
 class Trained(Protocol):
@@ -47,7 +47,8 @@ class Trained(Protocol):
 
 class Tracker:
     """Queue-fed MLflow writer. ``open`` is synchronous (the parent run id goes into the checkpoint); everything
-    after it is written by the thread; ``close`` writes what is left, for at most ``CLOSE_WAIT`` seconds."""
+    after it is written by the thread; ``close`` writes what is left (``CLOSE_WAIT`` seconds at most without a
+    successful write)."""
 
     def __init__(self, uri: str, experiment: str, artifacts: str = "mlruns/artifacts", reference_name: str = "backprop",
                  top: int = 0, flush_every: float = FLUSH) -> None:
@@ -71,6 +72,7 @@ class Tracker:
         self._best = -1.0
         self._status = ""                # the parent's end status once close() is called; "ended" once written
         self._deadline = 0.0
+        self._wait = CLOSE_WAIT
         self._closing = threading.Event()
         self._failing_since = 0.0
         self._provenance: dict[str, str] = {}
@@ -127,14 +129,16 @@ class Tracker:
         return len(self._pending)
 
     def close(self, status: str = "FINISHED", wait: float = CLOSE_WAIT) -> bool:
-        """Write what is queued, then end the parent run with ``status``; give up after ``wait`` seconds, or after
-        one more try when the store has been failing. True when everything reached MLflow."""
+        """Write what is queued, then end the parent run with ``status``. Waits while runs are being written, and
+        gives up after ``wait`` seconds without a successful write, or after one more try when the store was
+        already failing. True when everything reached MLflow."""
         if not self._thread.is_alive():
             return not self._pending
-        self._status = status
+        self._status, self._wait = status, wait
         self._deadline = time.monotonic() + max(wait - 5.0, 0.0)  # an in-flight write may take up to 5 s more
         self._closing.set()
-        self._thread.join(wait)
+        while self._thread.is_alive() and time.monotonic() < self._deadline + 5.0:
+            self._thread.join(0.2)
         return not self._thread.is_alive() and not self._pending and self._status == "ended"
 
     # ---- writer thread ------------------------------------------------------------------------------------------
@@ -220,6 +224,8 @@ class Tracker:
             del self._records[rec.index]
             self._ids[rec.key] = (rec.run_id, rec.name)
             self.logged += 1
+        if self._closing.is_set():  # progress: the end waits on
+            self._deadline = time.monotonic() + max(self._wait - 5.0, 0.0)
             with self._lock:
                 if rec.tags.get("gp.role") == "reference":
                     self._tags["gp.reference_run_id"] = rec.run_id
