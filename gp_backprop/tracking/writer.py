@@ -224,8 +224,6 @@ class Tracker:
             del self._records[rec.index]
             self._ids[rec.key] = (rec.run_id, rec.name)
             self.logged += 1
-        if self._closing.is_set():  # progress: the end waits on
-            self._deadline = time.monotonic() + max(self._wait - 5.0, 0.0)
             with self._lock:
                 if rec.tags.get("gp.role") == "reference":
                     self._tags["gp.reference_run_id"] = rec.run_id
@@ -233,6 +231,8 @@ class Tracker:
                 if rec.fitness > self._best:
                     self._best = rec.fitness
                     self._tags["gp.best_run_id"] = rec.run_id
+        if self._closing.is_set():  # progress: the end waits on
+            self._deadline = time.monotonic() + max(self._wait - 5.0, 0.0)
 
     def _log_parent(self, metrics: list[tuple[str, float, int, int]], tags: dict[str, str]) -> None:
         from mlflow.entities import Metric, RunTag

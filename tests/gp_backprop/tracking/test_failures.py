@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from tests.gp_backprop.conftest import TINY_FLAGS, cli, cli_env
+from tests.gp_backprop.conftest import ROOT, TINY_FLAGS, cli, cli_env
 from tests.gp_backprop.tracking.conftest import Server
 
 WARNING = "warning: the MLflow store at"
@@ -82,6 +82,13 @@ def test_a_locked_sqlite_store_is_caught_up_while_the_search_goes_on(tmp_path: P
     reached, evaluations, waiting = tracked(out)
     assert reached == evaluations and waiting == 0
     one_run_each(f"sqlite:///{db}", "locked", evaluations)
+    # Provenance: who ran it, from which file, at which commit of this checkout.
+    client = MlflowClient(f"sqlite:///{db}")
+    parent = client.search_runs([client.get_experiment_by_name("locked").experiment_id], "tags.`gp.kind` = 'search'")[0]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    tags = parent.data.tags
+    assert tags["mlflow.source.git.commit"] == head and tags["mlflow.user"]
+    assert tags["mlflow.source.name"].endswith("evolve.py")
 
 
 def test_a_killed_server_is_one_warning_and_resume_writes_the_rest(tmp_path: Path) -> None:

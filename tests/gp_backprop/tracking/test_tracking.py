@@ -3,6 +3,7 @@ per candidate, runs batch-written to the database read back as client-written ru
 what happened to its candidate."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from mlflow import MlflowClient
 
 from evaluators import EvalResult
 from gp_backprop.search.controller import Candidate, Entry
+from gp_backprop.config import build, flatten
+from gp_backprop.render import Row
 from gp_backprop.tracking import Tracker
 from gp_backprop.tracking.runs import child_record
 from gp_backprop.tracking.sinks import ClientSink, SqlSink, make_sink
@@ -123,3 +126,34 @@ def test_batch_written_runs_read_back_as_client_written_runs(tmp_path: Path) -> 
         ha, hb = client.get_metric_history(a.run_id, key), client.get_metric_history(b.run_id, key)
         assert [(m.value, m.step, m.timestamp) for m in ha] == [(m.value, m.step, m.timestamp) for m in hb]
     assert ra.info.status == "FINISHED" and ra.info.lifecycle_stage == "active" and ra.info.user_id == "someone"
+
+
+def test_the_parent_describes_the_search_and_logs_only_the_settings_its_model_reads(tmp_path: Path) -> None:
+    es = entries(8)
+    t = tracker(tmp_path)
+    run_id = t.open(flatten(build([]).to_dict()), entries=es)
+    ranked = sorted(es, key=lambda e: -e.result.fitness)
+    rows = [Row(i + 1, e.result.val_acc, 0.5, "ok", e.cand.text, "g + h^{p}^{2}", e.cand.key, e.index + 1, 1)
+            for i, e in enumerate(ranked)]
+    ref = Row(8, es[0].result.val_acc, 0.4, "ok", es[0].cand.text, "g", es[0].cand.key, 1, 1)
+    t.artifacts(rows, [e.result.fitness for e in es], ref,
+                {"status": "finished", "evaluations": 8, "cache_hits": 3, "elapsed": 75.0})
+    assert t.close()
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = client.get_run(run_id)
+    note = parent.data.tags["mlflow.note.content"]
+    assert "finished after 8 evaluations (+3 cache hits) in 1m15s" in note
+    assert f"Best: `{ranked[0].cand.text}`, validation accuracy **0.5700** against backprop's **0.5000**" in note
+    kids = {r.info.run_id: r for r in children(tmp_path, run_id)}
+    linked = re.findall(r"\(#/experiments/\d+/runs/([0-9a-f]{32})\)", note)
+    assert [kids[i].data.tags["gp.key"] for i in linked] == [e.cand.key for e in ranked[:5]] + ["k00"]
+    assert {a.path for a in client.list_artifacts(run_id)} == {"hall_of_fame.csv", "hall_of_fame.png", "fitness.png"}
+    params = parent.data.params
+    assert params["task.model.arch"] == "mlp" and "task.model.widths" in params
+    assert not {"task.model.depth", "task.model.width", "task.momentum", "space.tournament_size"} & set(params)
+
+    wrn = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "wrn", str(tmp_path / "artifacts"))
+    wrn_id = wrn.open(flatten(build([("test", {"task": {"model": {"arch": "wrn"}}})]).to_dict()))
+    assert wrn.close()
+    params = client.get_run(wrn_id).data.params
+    assert params["task.model.depth"] == "16" and params["task.model.width"] == "2" and "task.model.widths" not in params
