@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gp_backprop.search import run_search
-from gp_backprop.tracking import Tracker
+from gp_backprop.tracking.sinks import SqlSink
 from tests.gp_backprop.conftest import ROOT, tiny_config
 
 
@@ -32,13 +32,13 @@ def test_a_slow_tracking_store_does_not_slow_the_search(sleeping: str, tmp_path:
     # 100 ms candidates, so that the search's own few milliseconds per candidate (dispatch, checkpoint, the
     # writer's share of the GIL) stay far from the threshold on a noisy machine; 50 ms ones reached 0.775 once.
     monkeypatch.setenv("GP_SLEEP", "0.1")
-    log_child = Tracker._log_child
+    write = SqlSink.write
 
-    def slow(self: Tracker, entry: object) -> None:  # a store as slow as training (a distant server)
-        time.sleep(0.1)
-        log_child(self, entry)
+    def slow(self: SqlSink, records: list) -> None:  # a store as slow as training (a distant server)
+        time.sleep(0.1 * len(records))
+        write(self, records)
 
-    monkeypatch.setattr(Tracker, "_log_child", slow)
+    monkeypatch.setattr(SqlSink, "write", slow)
     cfg = tiny_config(tmp_path, space={"population": 20}, budget={"max_evals": 80}, parallel={"workers": 2},
                       evaluation={"function": sleeping}, tracking={"enabled": True})
     out = run_search(cfg, progress=False)
