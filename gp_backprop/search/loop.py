@@ -26,7 +26,7 @@ from gp_backprop.search.lock import SearchLock
 from gp_backprop.search.reference import tuned_lr
 from gp_backprop.search.scoring import Finished, Job, Scorer
 from gp_backprop.search.hall_of_fame import hall_of_fame
-from gp_backprop.tracking import Tracker
+from gp_backprop.tracking import Tracker, check_server
 
 __all__ = ["Outcome", "run_search", "prepare"]
 
@@ -91,6 +91,8 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
     import torch
     torch.set_num_threads(1)  # the controller's feasibility probes are tiny; threads would only compete with workers
     Controller(cfg.space, cfg.seed)  # settings only the controller checks (selection) fail before any file is made
+    if cfg.tracking.enabled:
+        check_server(cfg.tracking.uri)  # a server that is not there fails in seconds, before the lock makes a file
     with SearchLock(cfg.run_dir, cfg.name):
         folder, saved = prepare(cfg, resume, overwrite, repair)
         ctl, elapsed0, logged, run_id = _restore(cfg, folder, saved, repair)

@@ -143,7 +143,7 @@ def test_the_parent_describes_the_search_and_logs_only_the_settings_its_model_re
     parent = client.get_run(run_id)
     note = parent.data.tags["mlflow.note.content"]
     assert "finished after 8 evaluations (+3 cache hits) in 1m15s" in note
-    assert f"Best: `{ranked[0].cand.text}`, validation accuracy **0.5700** against backprop's **0.5000**" in note
+    assert f"Best: `{ranked[0].cand.text}`, fitness **0.5700** against backprop's **0.5000**" in note
     kids = {r.info.run_id: r for r in children(tmp_path, run_id)}
     linked = re.findall(r"\(#/experiments/\d+/runs/([0-9a-f]{32})\)", note)
     assert [kids[i].data.tags["gp.key"] for i in linked] == [e.cand.key for e in ranked[:5]] + ["k00"]
