@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,8 +104,15 @@ def test_a_search_is_recorded_on_an_mlflow_server(mlflow_server: str, tmp_path: 
         if p["status"] == "ok":
             assert [h.step for h in history] == [1, 2]          # one value per epoch
         keys.add(p["key"])
-        assert p["origin"] == "mutation" or p["parent_key"] == "" or p["origin"].startswith("seed:")
     assert len(keys) == evals
+    # The search's lineage: the reference and 5 random equations (population 6), then mutants of trained ones.
+    params = [r.data.params for r in children]
+    assert Counter(p["origin"] for p in params) == {"reference": 1, "random": 5, "mutation": evals - 6}
+    for p in params:
+        if p["origin"] == "mutation":
+            assert p["parent_key"] in keys - {p["key"]} and " -> " in p["mutation"], p
+        else:
+            assert p["parent_key"] == p["mutation"] == "", p
     reference = [r for r in children if r.data.params["origin"] == "reference"]
     assert len(reference) == 1 and reference[0].data.params["equation"] == "left(g, g)"
 
