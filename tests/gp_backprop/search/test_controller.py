@@ -104,7 +104,11 @@ def test_in_flight_duplicates_are_cache_hits_too() -> None:
     first = ctl.propose()
     ctl.tell(first.cid, EvalResult("ok", val_acc=0.5))
     flying = [ctl.propose() for _ in range(30)]               # nothing returns: all in flight at once
-    assert len({c.key for c in flying}) == 30
+    in_flight = {c.key for c in flying}
+    assert len(in_flight) == 30                                # none proposed twice while in flight
+    # Every proposal is a candidate or a cache hit; some hits are of keys still in flight, not only of the trained one.
+    assert ctl.proposals == 31 + ctl.cache_hits
+    assert set(ctl.hits) <= in_flight | {first.key} and sum(ctl.hits[k] for k in in_flight if k in ctl.hits) > 0
 
 
 def test_state_round_trips_through_json_and_continues_identically() -> None:
