@@ -23,31 +23,6 @@ def test_snapshot_is_json_written_atomically(tmp_path: Path) -> None:
     assert snap == {"version": 1, "journal_events": 1, "status": "running", "x": [1, 2, 3], "controller": {"a": 2}}
 
 
-def test_a_background_save_is_skipped_while_the_previous_one_is_still_writing(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """The search asks for a snapshot every few seconds; on a slow disk it must not queue them up behind each other
-    (or block the search), while a final, foreground save always lands."""
-    folder = RunFolder(tmp_path)
-    folder.reset()
-    folder.append({"p": 1})
-    writing, release, fsync = threading.Event(), threading.Event(), os.fsync
-
-    def slow_disk(fd: int) -> None:
-        writing.set()
-        release.wait(30)
-        fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", slow_disk)
-    assert folder.save({"status": "running", "n": 1}, "{}", background=True) is True
-    assert writing.wait(30)
-    assert folder.save({"status": "running", "n": 2}, "{}", background=True) is False
-    release.set()
-    folder.close()
-    assert json.loads(folder.snapshot_path.read_text())["n"] == 1          # the skipped one was never written
-    assert folder.save({"status": "finished", "n": 3}, "{}") is True
-    assert json.loads(folder.snapshot_path.read_text())["n"] == 3
-
-
 def test_load_returns_the_journal_after_the_snapshot_and_drops_a_torn_line(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path)
     folder.reset()
@@ -81,3 +56,28 @@ def test_a_journal_shorter_than_the_snapshot_is_refused(tmp_path: Path) -> None:
     (tmp_path / "journal.jsonl").write_text('{"p":1}\n')
     with pytest.raises(CheckpointError, match="has 1 events but the checkpoint counts 3"):
         RunFolder(tmp_path).load()
+
+
+def test_a_background_save_is_skipped_while_the_previous_one_is_still_writing(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search asks for a snapshot every few seconds; on a slow disk it must not queue them up behind each other
+    (or block the search), while a final, foreground save always lands."""
+    folder = RunFolder(tmp_path)
+    folder.reset()
+    folder.append({"p": 1})
+    writing, release, fsync = threading.Event(), threading.Event(), os.fsync
+
+    def slow_disk(fd: int) -> None:
+        writing.set()
+        release.wait(30)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_disk)
+    assert folder.save({"status": "running", "n": 1}, "{}", background=True) is True
+    assert writing.wait(30)
+    assert folder.save({"status": "running", "n": 2}, "{}", background=True) is False
+    release.set()
+    folder.close()
+    assert json.loads(folder.snapshot_path.read_text())["n"] == 1          # the skipped one was never written
+    assert folder.save({"status": "finished", "n": 3}, "{}") is True
+    assert json.loads(folder.snapshot_path.read_text())["n"] == 3
