@@ -2,7 +2,8 @@
 
 ``faulty`` fails on purpose for the equation texts listed in the GP_FAULTS environment variable (JSON text -> fault),
 which worker processes inherit; every other text gets a fast, deterministic fake result. ``counting`` trains for real
-and appends each text it is given to the file GP_COUNT_LOG, so a test can see what was trained how often.
+and appends each text it is given to the file GP_COUNT_LOG, so a test can see what was trained how often (and can
+hold the search after a given number of trainings).
 """
 from __future__ import annotations
 
@@ -50,9 +51,15 @@ def faulty(text: str, task: TaskSpec) -> EvalResult:
 
 
 def counting(text: str, task: TaskSpec) -> EvalResult:
-    with open(os.environ["GP_COUNT_LOG"], "a", encoding="utf-8") as f:
+    """Log ``text``, then train it. With GP_COUNT_HOLD=N, the training after the first N never ends: a test waits
+    for N results in the journal and then stops the search, with one candidate in training, at no race."""
+    log = os.environ["GP_COUNT_LOG"]
+    hold = int(os.environ.get("GP_COUNT_HOLD", "0"))
+    before = open(log, encoding="utf-8").read().count("\n") if os.path.exists(log) else 0
+    with open(log, "a", encoding="utf-8") as f:
         f.write(text + "\n")
-    time.sleep(float(os.environ.get("GP_COUNT_SLEEP", "0")))  # slow enough to be killed mid-search
+    while hold and before >= hold:
+        time.sleep(1.0)
     return evaluate(text, task)
 
 
