@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 from evaluators import evaluate
 from evaluators.task import EvalResult, TaskSpec
@@ -42,6 +43,12 @@ def faulty(text: str, task: TaskSpec) -> EvalResult:
         time.sleep(600)
     if fault == "nap":                           # slow, but within the timeout
         time.sleep(float(os.environ.get("GP_NAP", "1.0")))
+    if fault == "gate":                          # waits until the test creates the file GP_GATE_DIR/<text>
+        gate = Path(os.environ["GP_GATE_DIR"]) / text
+        for _ in range(6000):                    # at most 10 minutes, should a test fail before it opens
+            if gate.exists():
+                break
+            time.sleep(0.1)
     if fault == "float32":                       # a custom function's numpy scalars: valid, but not msgpack-able
         import numpy as np
         return EvalResult("ok", val_acc=np.float32(0.5), val_curve=(np.float32(0.5),))
