@@ -66,7 +66,8 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """The outcome of training one equation on one task. Fitness is ``val_acc`` (0.0 unless status is ok)."""
+    """The outcome of training one equation on one task. Fitness is ``val_acc`` when the status is ok or hurdle
+    (a hurdle keeps the accuracy it stopped at), else 0.0."""
 
     status: str                             # one of STATUSES
     val_acc: float = 0.0                    # final validation accuracy (the fitness)

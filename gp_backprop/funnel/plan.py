@@ -29,6 +29,7 @@ class Finalist:
     fitness: float = float("nan")   # search fitness (validation accuracy with the search's seed)
     run_id: str = ""                # its child run in the search, if any
     baseline: bool = False
+    name: str = ""                  # the baseline's seed name (space.reference), for plot legends
 
 
 @dataclass

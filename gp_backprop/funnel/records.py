@@ -15,10 +15,10 @@ from gp_backprop.tracking.store import PARAM_MAX
 __all__ = ["finalists", "log_funnel", "read_funnel"]
 
 
-def _finalist(r: Any, baseline: bool = False) -> Finalist:
+def _finalist(r: Any, baseline: bool = False, name: str = "") -> Finalist:
     p = r.data.params
     return Finalist(p["equation"], p.get("latex", ""), p["key"], r.data.metrics.get("fitness", float("nan")),
-                    r.info.run_id, baseline)
+                    r.info.run_id, baseline, name)
 
 
 def finalists(mc: Any, run: Any, top: int) -> tuple[list[Finalist], Finalist]:
@@ -29,10 +29,10 @@ def finalists(mc: Any, run: Any, top: int) -> tuple[list[Finalist], Finalist]:
     kids = children(mc, run, "params.status = 'ok'", ["metrics.fitness DESC"])
     chosen: list[Finalist] = []
     seen = {ref_key}
-    baseline = Finalist(text, P.latex(P.parse(text)), ref_key, baseline=True)
+    baseline = Finalist(text, P.latex(P.parse(text)), ref_key, baseline=True, name=name)
     for r in kids:
         if r.data.params.get("key") == ref_key and baseline.run_id == "":
-            baseline = _finalist(r, baseline=True)
+            baseline = _finalist(r, baseline=True, name=name)
         if r.data.params.get("key") in seen:
             continue
         seen.add(r.data.params["key"])

@@ -75,7 +75,8 @@ def plot_curves(cells: Sequence[Cell], label: str, path: str | Path, top: int = 
         curve = c.val_curve()
         ax.plot(range(1, len(curve) + 1), curve, lw=2.2 if c.finalist.baseline else 1.4,
                 color="black" if c.finalist.baseline else None,
-                label=("backprop (baseline)" if c.finalist.baseline else c.finalist.equation)[:60])
+                label=(f"{c.finalist.name or c.finalist.equation} (baseline)" if c.finalist.baseline
+                       else c.finalist.equation)[:60])
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (mean over seeds)")
     ax.set_title(f"{label}: {chosen[0].setup.description}"[:90], fontsize=9)
