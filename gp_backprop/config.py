@@ -50,7 +50,7 @@ class SpaceConfig:
 class BudgetConfig:
     """When the search stops (the first of the two)."""
 
-    max_evals: int = 5000               # trainings, cache hits not counted; 6m16s on a 2-core AMD EPYC host
+    max_evals: int = 5000               # trainings, cache hits not counted; < 10 min on 2 cores (benchmarks/README)
     time_budget: float = 0.0            # seconds of wall time over all resumes; 0 = no limit ("10m", "2h" accepted)
 
 
@@ -58,7 +58,8 @@ class BudgetConfig:
 class EvaluationConfig:
     """How one candidate is trained (the task itself is ``SearchConfig.task``)."""
 
-    timeout: float = 60.0               # seconds per candidate, then status "timeout"; digits takes ~0.2 s; 0 = none
+    timeout: float = 60.0               # seconds per candidate, then status "timeout"; 0 = none. Hundreds of digits
+    #                                     trainings' worth (benchmarks/README): only a stuck candidate reaches it
     function: str = "evaluators:evaluate"  # module:function(text, task) -> EvalResult, run in the workers
 
 
@@ -87,10 +88,9 @@ class TrackingConfig:
 
 # The search's early stop (paper §3.2: "early stopping on the validation set cuts the cost of bad equations"; its
 # rule is not stated). Ours: a candidate whose validation accuracy after epoch 4 of 20 is at most 0.2 (twice chance
-# on 10 classes) stops there, with status "hurdle" and that accuracy as its fitness; backprop has 0.50 there. In a
-# 5,000-candidate digits search without it, 64% of the candidates were at or under the bar at epoch 4; stopping them
-# there would have saved 59% of the training time. 12 of them would have ended above backprop's 0.922, none above
-# 0.942 (the top ten were 0.972-0.978). Re-tests of finalists (reevaluate, funnel) train in full.
+# on 10 classes) stops there, with status "hurdle" and that accuracy as its fitness. Backprop is far above the bar
+# there, and in a digits search without the hurdle most candidates were under it and none of those ended near the
+# top (the figures are in benchmarks/README.md). Re-tests of finalists (reevaluate, funnel) train in full.
 SEARCH_TASK = TaskSpec(hurdle_epoch=4, hurdle_acc=0.2)
 
 

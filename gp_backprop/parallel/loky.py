@@ -44,7 +44,7 @@ class _Slot:
 class LokyBackend:
     """``workers`` local processes through joblib's loky, one single-process executor per slot."""
 
-    depth = 1  # a loky round trip is ~4 ms; a queued candidate would die with its slot's process on a timeout
+    depth = 1  # a loky round trip is milliseconds (benchmarks/README); a queued one would die with its slot's process
 
     def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float, scheduler: str = "") -> None:
         if scheduler:

@@ -115,7 +115,7 @@ def run_chunk_on_dask(function: str, items: list[tuple[int, str, TaskSpec]]) -> 
     batched streams, a few messages that share one send): the controller counts a candidate's timeout from its
     start and takes its result the moment it is known, not when the whole chunk ends. The returned list repeats the
     results, in case an event was lost. One task per chunk instead of per candidate spreads Dask's per-task cost
-    (submission, scheduling, the result's gather and release: ~12 ms of CPU on 2 cores) over the chunk."""
+    (submission, scheduling, the result's gather and release; benchmarks/README.md) over the chunk."""
     from distributed import get_worker
 
     worker = get_worker()

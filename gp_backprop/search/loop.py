@@ -175,7 +175,8 @@ class _Loop:
         Dask) or the budget says stop, journal how many proposals that took, and submit to free workers.
 
         Proposing ahead takes the proposal (selection, mutation, feasibility probes: a few milliseconds) off the
-        path between a worker's result and its next candidate, which on 2 cores is ~5% of a 100 ms digits training.
+        path between a worker's result and its next candidate, where on 2 cores it would cost a few percent of a
+        digits training (benchmarks/README.md).
         A proposal then misses the results of the candidates still in flight, as every asynchronous proposal does
         (paper §3.2); with one worker it misses one result, the same one in every run, so runs and resumes replay
         exactly."""
