@@ -13,7 +13,7 @@ from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.errors import first_line
 from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, timeout_result
-from gp_backprop.parallel.worker import keep_loky_worker, run_one, warm
+from gp_backprop.parallel.worker import run_one, warm
 
 __all__ = ["LokyBackend"]
 
@@ -22,7 +22,10 @@ class _Slot:
     """One loky executor with one process: a fault stops only this slot's candidate, and its process is known."""
 
     def __init__(self, function: str) -> None:
-        self.executor = ProcessPoolExecutor(max_workers=1, env=THREAD_ENV, initializer=keep_loky_worker)
+        # Loky restarts a worker whose memory grows 300 MB past its size after the first call (our warm-up, which
+        # imports torch and the evaluation function); a training stays well within that (benchmarks/README.md), so
+        # a search keeps its processes (tests/gp_backprop/parallel/test_worker.py counts them).
+        self.executor = ProcessPoolExecutor(max_workers=1, env=THREAD_ENV)
         self.ready_at: float | None = None  # when the worker finished warming up (set from loky's thread)
         self.warm = self.executor.submit(warm, function)
         self.warm.add_done_callback(self._ready)

@@ -17,7 +17,7 @@ from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.errors import first_line
 
-__all__ = ["run_one", "run_chunk_on_dask", "warm", "resolve", "keep_loky_worker", "lower_priority", "EVENTS_TOPIC"]
+__all__ = ["run_one", "run_chunk_on_dask", "warm", "resolve", "lower_priority", "EVENTS_TOPIC"]
 
 EVENTS_TOPIC = "gp-backprop-candidates"   # Dask event topic: a candidate started, or finished with its result
 
@@ -55,14 +55,6 @@ def _exit_with_parent(ppid: int) -> None:
         time.sleep(1.0)
         if os.getppid() != ppid:
             os._exit(0)
-
-
-def keep_loky_worker() -> None:
-    """Loky initializer: never restart this worker for "leaking" memory. Loky measures a worker after its first
-    call (our warm-up) and restarts it once it grows 300 MB beyond that; torch's allocations and the cached dataset
-    of the first real training do, and each restart costs seconds of imports (10% of a short search)."""
-    from joblib.externals.loky import process_executor
-    process_executor._MAX_MEMORY_LEAK_SIZE = float("inf")
 
 
 def lower_priority(native_id: int | None = None) -> None:
