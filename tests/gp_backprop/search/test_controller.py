@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pytest
+from deap import tools
 
 import primitives as P
 from evaluators.task import EvalResult
@@ -50,6 +51,12 @@ def test_top_n_with_no_rest_always_picks_from_the_top() -> None:
 
 def test_tournament_is_deap_seltournament_on_the_controllers_rng() -> None:
     space, pop = SpaceConfig(tournament_size=3), ranked(30)
+    state = random.getstate()
+    random.seed(5)                                           # DEAP draws from the global generator
+    theirs = [f.name for f in tools.selTournament(pop, 50, 3, fit_attr="fitness")]
+    random.setstate(state)
+    rng = random.Random(5)
+    assert [SELECTIONS["tournament"](rng, pop, space).name for _ in range(50)] == theirs
     state = random.getstate()
     a = [SELECTIONS["tournament"](random.Random(5), pop, space).name for _ in range(50)]
     b = [SELECTIONS["tournament"](random.Random(5), pop, space).name for _ in range(50)]
