@@ -107,3 +107,10 @@ def test_setups_follow_the_paper():
 def test_a_search_task_is_rebuilt_from_its_mlflow_params():
     task = TaskSpec(dataset="synthetic", lr_decay_epochs=(3, 5), data_root=None).with_(model_widths=(16, 8))
     assert task_from_params(flatten({"task": task.to_dict()})) == task
+    rooted = TaskSpec(data_root="/data", max_train_batches=3, hurdle_acc=0.25).with_(model_arch="wrn")
+    for t in (TaskSpec(), rooted):                                         # () and None, as flatten writes them
+        assert task_from_params(flatten({"task": t.to_dict()})) == t
+    params = {**flatten({"task": task.to_dict()}), "task.retired_setting": "1", "space.population": "9"}
+    assert task_from_params(params) == task                                # other params are not the task's
+    with pytest.raises(SetupError, match=r"task.lr = 'fast' must be float"):
+        task_from_params({**params, "task.lr": "fast"})
