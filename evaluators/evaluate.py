@@ -6,6 +6,7 @@ a malformed equation or an exception inside the rule gives status "error", a NaN
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import traceback
@@ -71,4 +72,4 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
             where = traceback.extract_tb(exc.__traceback__)[-1]
             return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
                               message=f"{type(exc).__name__}: {exc} (at {where.name})".replace("\n", " "))
-    return EvalResult(**{**result.to_dict(), "wall_time": time.perf_counter() - start})
+    return dataclasses.replace(result, wall_time=time.perf_counter() - start)

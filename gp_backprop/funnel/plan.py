@@ -9,6 +9,7 @@ with the same seeds gives the same table.
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -59,9 +60,7 @@ class Cell:
         return [statistics.fmean(c[e] for c in curves) for e in range(n)]
 
     def statuses(self) -> str:
-        counts: dict[str, int] = {}
-        for r in self.results:
-            counts[r.status] = counts.get(r.status, 0) + 1
+        counts = Counter(r.status for r in self.results)
         return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
 
 

@@ -10,6 +10,7 @@ import bisect
 import json
 import math
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -101,7 +102,7 @@ class Controller:
         self.known: dict[str, Entry] = {}       # key -> entry
         self.inflight: dict[int, Candidate] = {}
         self.inflight_keys: set[str] = set()
-        self.hits: dict[str, int] = {}          # key -> times proposed again (cache hits)
+        self.hits: Counter[str] = Counter()      # key -> times proposed again (cache hits)
         self.next_cid = 0
         self.proposals = 0
         self.init_made = 0
@@ -130,7 +131,7 @@ class Controller:
             self.proposals += 1
             k = P.key(eq)
             if k in self.known or k in self.inflight_keys:
-                self.hits[k] = self.hits.get(k, 0) + 1
+                self.hits[k] += 1
                 continue
             self._eqs[k] = eq
             cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq))
@@ -224,7 +225,7 @@ class Controller:
         version, internal, gauss = state["rng"]
         ctl.rng.setstate((version, tuple(internal), gauss))
         ctl.next_cid, ctl.proposals, ctl.init_made = state["next_cid"], state["proposals"], state["init_made"]
-        ctl.hits = dict(state["hits"])
+        ctl.hits = Counter(state["hits"])
         for d in state["population"]:
             ctl._add(Entry.from_dict(d))
         for d in state["inflight"]:
