@@ -13,7 +13,7 @@ import traceback
 
 import torch
 
-from evaluators.data import Splits, load
+from evaluators.data import Splits, load, loader
 from evaluators.models import ModelError, build_model, install_rule, validate
 from evaluators.task import OPTIMIZERS, SCHEDULES, EvalResult, TaskSpec
 from evaluators.train import train
@@ -25,7 +25,12 @@ class TaskError(ValueError):
 
 
 def check_task(task: TaskSpec) -> None:
-    """Raise ``TaskError`` for a task no evaluation could run (checked before any training)."""
+    """Raise ``TaskError`` for a task no evaluation could run (checked before any training), ``DataError`` for a
+    dataset that does not resolve (an unknown name; a plug-in that cannot be imported or lacks its function).
+
+    Cheap: the dataset is resolved, not loaded (a plug-in's module is imported once per process).
+    """
+    loader(task.dataset)
     try:
         validate(task.model)
     except ModelError as exc:
@@ -42,6 +47,13 @@ def check_task(task: TaskSpec) -> None:
         raise TaskError(f"device {task.device!r} requested but CUDA is not available here; use --device cpu")
 
 
+@functools.lru_cache(maxsize=64)
+def _check_once(task: TaskSpec) -> None:
+    """``check_task``, once per distinct task in a process: a worker trains thousands of candidates on a handful of
+    tasks (the search's lr grid and seeds), and a task that passed once passes again. A failing task is not cached."""
+    check_task(task)
+
+
 @functools.lru_cache(maxsize=4)
 def _splits(dataset: str, root: str | None, split_seed: int, device: str) -> Splits:
     # Loaded once per worker process: a search trains thousands of candidates on the same data.
@@ -55,7 +67,7 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
     ``equation_text=None`` trains with plain autograd (the reference the rules are measured against).
     """
     start = time.perf_counter()
-    check_task(task)
+    _check_once(task)
     splits = _splits(task.dataset, task.data_root, task.split_seed, task.device)
     try:
         rule = None if equation_text is None else compile(parse(equation_text))
@@ -69,7 +81,12 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
             install_rule(model, rule, task.seed, splits.num_classes)
             result = train(model, splits, task)
         except Exception as exc:  # a rule that raises is a bad candidate, never a crashed search
-            where = traceback.extract_tb(exc.__traceback__)[-1]
             return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
-                              message=f"{type(exc).__name__}: {exc} (at {where.name})".replace("\n", " "))
+                              message=error_message(exc))
     return dataclasses.replace(result, wall_time=time.perf_counter() - start)
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for status "error": the exception and the function it came from."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} (at {where.name})".replace("\n", " ")

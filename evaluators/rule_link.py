@@ -99,7 +99,10 @@ class Link(nn.Module):
 
     def _rule_hook(self, g: Tensor) -> Tensor:
         step = self.step
-        hp, h = step["hp"], step["h"]
+        return self.rule_value(step["hp"], step["h"], g)
+
+    def rule_value(self, hp: Tensor, h: Tensor, g: Tensor) -> Tensor:
+        """The rule's backward value at hp for this step (the batched evaluator calls it on one member's rows)."""
         env = self.static.copy()
         env["hp"], env["h"], env["g"] = hp, h, g
         for name, get in self.per_step:

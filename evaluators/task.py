@@ -28,7 +28,7 @@ class ModelSpec:
 class TaskSpec:
     """A training task: data, model, optimiser, budget and seed. Defaults are the embedded digits search setting."""
 
-    dataset: str = "digits"                 # digits | synthetic | cifar10
+    dataset: str = "digits"                 # digits | mnist1d | synthetic | cifar10 | "package.module:function"
     data_root: str | None = None            # folder holding cifar-10-batches-py/
     split_seed: int = 0                     # fixes train/val/test; the same for every candidate of a search
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -66,8 +66,8 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """The outcome of training one equation on one task. Fitness is ``val_acc`` when the status is ok or hurdle
-    (a hurdle keeps the accuracy it stopped at), else 0.0."""
+    """The outcome of training one equation on one task. Fitness is ``val_acc`` for status ok or hurdle (a hurdle
+    run keeps the accuracy it stopped at), else 0.0."""
 
     status: str                             # one of STATUSES
     val_acc: float = 0.0                    # final validation accuracy (the fitness)
@@ -78,6 +78,7 @@ class EvalResult:
     wall_time: float = 0.0                  # seconds inside evaluate
     device: str = "cpu"
     message: str = ""                       # why, for every status but ok
+    val_loss: float = 0.0                   # final mean validation cross-entropy (tie-breaks); 0.0 if diverged
 
     @property
     def fitness(self) -> float:

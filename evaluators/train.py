@@ -22,13 +22,23 @@ CHANCE_MARGIN = 0.015   # default hurdle: at most 1.5 points above chance
 
 @torch.no_grad()
 def accuracy(model: nn.Module, split, splits: Splits, batch_size: int = 1024) -> float:
+    return _evaluate(model, split, splits, batch_size)[0]
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, split, splits: Splits, batch_size: int = 1024) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``model`` on ``split``."""
     was = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=split.device)
+    loss = torch.zeros((), device=split.device)
     for x, y in batches(split, batch_size, generator=None, shuffle=False, normalize=splits.normalize):
-        correct += (model(x).argmax(1) == y).sum()
+        out = model(x)
+        correct += (out.argmax(1) == y).sum()
+        loss += F.cross_entropy(out, y, reduction="sum")
     model.train(was)
-    return correct.item() / max(1, len(split))
+    n = max(1, len(split))
+    return correct.item() / n, loss.item() / n
 
 
 class Diverged(Exception):
@@ -50,6 +60,7 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
     chance = 1.0 / splits.num_classes
     hurdle = task.hurdle_acc if task.hurdle_acc >= 0 else chance + CHANCE_MARGIN
     val_curve: list[float] = []
+    val_loss = 0.0
     loss_curve: list[float] = []
     steps = 0
     status, message = "ok", ""
@@ -76,7 +87,8 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
             loss_curve.append(total / max(1, count))
             if not all(bool(torch.isfinite(p).all()) for p in params):  # a NaN from the epoch's last backward
                 raise Diverged(f"non-finite weights after epoch {epoch}")
-            val_curve.append(accuracy(model, splits.val, splits))
+            val_acc, val_loss = _evaluate(model, splits.val, splits)
+            val_curve.append(val_acc)
             if task.hurdle_epoch and epoch == task.hurdle_epoch and val_curve[-1] <= hurdle:
                 status, message = "hurdle", f"validation accuracy {val_curve[-1]:.4f} at epoch {epoch} <= {hurdle:.4f}"
                 break
@@ -87,4 +99,4 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
                           time.perf_counter() - start, str(device), message)
     test = accuracy(model, splits.test, splits)
     return EvalResult(status, val_curve[-1] if val_curve else 0.0, test, tuple(val_curve), tuple(loss_curve), steps,
-                      time.perf_counter() - start, str(device), message)
+                      time.perf_counter() - start, str(device), message, val_loss=val_loss)

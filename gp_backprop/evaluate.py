@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import sys
 
-from gp_backprop.cli import OneLineParser, fail
+from gp_backprop.cli import OneLineParser, fail, positive
 
 PROG = "evaluate"
 
@@ -14,20 +14,21 @@ def parser() -> OneLineParser:
     p = OneLineParser(prog="python -m gp_backprop.evaluate", allow_abbrev=False,
                       description="Train a backward equation against the backprop baseline.")
     p.add_argument("equation", help='text form, e.g. "left(norm_fro(g), g)"; see primitives.SEEDS')
-    p.add_argument("--task", default="digits", help="dataset: digits (default), synthetic or cifar10")
+    p.add_argument("--task", default="digits", help="dataset: digits (default), mnist1d, synthetic, cifar10, "
+                   "or a plug-in package.module:function returning evaluators.data.Splits")
     p.add_argument("--data-root", help="folder holding cifar-10-batches-py/ (cifar10)")
     p.add_argument("--model", default=None, help="mlp (default), convnet or wrn")
     p.add_argument("--widths", default=None, help="MLP hidden widths, comma-separated (default 64,64)")
     p.add_argument("--activation", default=None, help="relu (default), tanh, sigmoid, sat_relu, sign, qrelu, or "
                    "sign_<rule>/qrelu_<rule> with an FTPROP-MB backward (sign_ftp_sh, sign_sste, ...)")
-    p.add_argument("--depth", type=int, default=None, help="WRN depth (default 16)")
-    p.add_argument("--width", type=int, default=None, help="WRN widening factor (default 2)")
+    p.add_argument("--depth", type=positive(int), default=None, help="WRN depth (default 16)")
+    p.add_argument("--width", type=positive(int), default=None, help="WRN widening factor (default 2)")
     p.add_argument("--optimizer", default=None, help="sgd (default), momentum or adam")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 64")
+    p.add_argument("--lr", type=positive(float), default=None, help="learning rate (default 0.1)")
+    p.add_argument("--batch-size", type=positive(int), default=None, help="default 64")
     p.add_argument("--schedule", default=None, help="constant (default), cosine (10%% warm-up) or step")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 20)")
-    p.add_argument("--seeds", type=int, default=3, help="training seeds 0..K-1 (default 3)")
+    p.add_argument("--epochs", type=positive(int), default=None, help="training epochs (default 20)")
+    p.add_argument("--seeds", type=positive(int), default=3, help="training seeds 0..K-1 (default 3)")
     p.add_argument("--baseline", default="backprop", help="seed name or equation to compare with (default backprop)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     return p
@@ -57,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     from evaluators import DataError, TaskError, check_task, evaluate
     from primitives import SEEDS, EquationError, format, parse
 
-    if args.seeds < 1:
-        fail(PROG, f"--seeds must be at least 1, got {args.seeds}")
     texts = {}
     for label, text in (("baseline", SEEDS.get(args.baseline, args.baseline)), ("equation", args.equation)):
         try:

@@ -13,8 +13,8 @@ from typing import Any, NoReturn
 
 from evaluators.data import DataError, load
 
-from gp_backprop.cli import OneLineParser, fail
-from gp_backprop.config import ConfigError, SearchConfig, build, dotted, flatten, load_toml
+from gp_backprop.cli import OneLineParser, check_workers, fail, interrupted_code, stop_on_sigterm
+from gp_backprop.config import ConfigError, SearchConfig, build, dotted, evolve_hint, flatten, load_toml
 from gp_backprop.parallel import BackendError
 from gp_backprop.presets import PRESETS
 from gp_backprop.search import CheckpointError, RunFolder, print_summary, run_search
@@ -39,28 +39,32 @@ def _fail(message: str) -> NoReturn:
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m gp_backprop.evolve", allow_abbrev=False,
                 description="Search for backward equations that train networks better than backprop "
-                            "(Backprop Evolution). With no flags: the digits search, ~5,000 evaluations.")
+                            "(Backprop Evolution). With no flags: the MNIST-1D search, 1,000 candidates.")
     p.add_argument("--config", metavar="FILE", help="TOML file with [space], [budget], [task], ... sections")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named search (default: default)")
-    p.add_argument("--name", help="MLflow experiment and checkpoint folder (default: digits)")
+    p.add_argument("--name", help="MLflow experiment and checkpoint folder (default: mnist1d)")
     p.add_argument("--seed", type=int, help="controller seed; candidates always train with task.seed")
-    p.add_argument("--max-evals", type=int, help="trainings before the search stops (default 5000)")
+    p.add_argument("--max-evals", type=int, help="candidates before the search stops (default 1000)")
     p.add_argument("--time-budget", metavar="DURATION", help="stop proposing after this long: 600, 10m, 2h")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU core)")
+    p.add_argument("--force", action="store_true", help="allow more than 4 workers per CPU core")
     p.add_argument("--backend", help="loky (this machine) or dask")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://HOST:PORT (default: a LocalCluster)")
     p.add_argument("--timeout", metavar="DURATION", help="per-candidate wall-clock limit (default 60s)")
     p.add_argument("--init", metavar="SPEC", help="random, or seeds:backprop,fa,... (seeds and their mutants)")
     p.add_argument("--population", type=int, help="N: initial population and top-N pool (default 100)")
     p.add_argument("--selection", help="top_n (the paper) or tournament")
-    p.add_argument("--dataset", help="digits, synthetic or cifar10")
+    p.add_argument("--dataset", help="digits, mnist1d, synthetic, cifar10, or a plug-in package.module:function")
     p.add_argument("--epochs", type=int, help="training epochs per candidate")
     p.add_argument("--tracking-uri", metavar="URI", help=f"MLflow store (default {DEFAULT_URI})")
     p.add_argument("--no-tracking", action="store_true", help="record nothing in MLflow (checkpoint only)")
+    p.add_argument("--no-tune", action="store_true", help="keep task.lr: do not tune the reference's lr first")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting by its dotted name, TOML value syntax: --set task.model.widths=[32,32]")
     p.add_argument("--resume", action="store_true", help="continue the search --name from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start again, replacing an unfinished checkpoint")
+    p.add_argument("--repair", action="store_true", help="with --resume: cut a corrupt journal before its first bad "
+                                                         "line (the results after it are trained again)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--show-config", action="store_true", help="print the resolved settings and exit")
     return p
@@ -79,6 +83,8 @@ def resolve(args: argparse.Namespace) -> SearchConfig:
     flags = {FLAGS[k]: v for k, v in vars(args).items() if k in FLAGS and v is not None}
     if args.no_tracking:
         flags["tracking.enabled"] = False
+    if args.no_tune:
+        flags["fitness.tune"] = False
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -99,7 +105,10 @@ def resolve(args: argparse.Namespace) -> SearchConfig:
     base = None
     if args.resume:
         probe = build(layers)  # where is the checkpoint? (name and checkpoint_dir may come from any layer)
-        base = RunFolder(probe.run_dir).read_snapshot()["config"]
+        folder = RunFolder(probe.run_dir)
+        snap = folder.read_snapshot()
+        folder.config(snap)  # a malformed config is the checkpoint's fault, not the flags'
+        base = snap["config"]
     return build(layers, base=base)
 
 
@@ -107,12 +116,12 @@ def _check_data(cfg: SearchConfig) -> None:
     try:
         load(cfg.task.dataset, seed=cfg.task.split_seed, root=cfg.task.data_root)
     except DataError as exc:
-        raise ConfigError(f"task.dataset = {cfg.task.dataset!r}: {exc}")
+        raise ConfigError(evolve_hint(f"task.dataset = {cfg.task.dataset!r}: {exc}"))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-
+    stop_on_sigterm()
     try:
         cfg = resolve(args)
         if args.show_config:
@@ -120,17 +129,26 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.resume and args.overwrite:
             raise ConfigError("--resume and --overwrite contradict each other; use one")
+        if args.repair and not args.resume:
+            raise ConfigError("--repair mends the journal of a search you continue; add --resume")
+        if not cfg.parallel.scheduler:  # a LocalCluster's or loky's processes all run here
+            check_workers(PROG, cfg.parallel.workers, args.force)
         _check_data(cfg)
-        outcome = run_search(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        outcome = run_search(cfg, resume=args.resume, overwrite=args.overwrite, repair=args.repair,
+                             progress=not args.no_progress)
     except (ConfigError, CheckpointError, TrackingError, BackendError) as exc:
         _fail(str(exc))
-    except KeyboardInterrupt:  # before the search loop took over Ctrl-C, or a second Ctrl-C
+    except KeyboardInterrupt as exc:  # before the search loop took over Ctrl-C and SIGTERM, or a second Ctrl-C
         print(f"{PROG}: interrupted; the journal keeps every result: --resume continues", file=sys.stderr)
-        return 130
+        return interrupted_code(exc)
     print_summary(cfg, outcome)
     if outcome.status == "task error":
-        _fail(f"the {cfg.space.reference} seed could not train ({outcome.message}); check the [task] settings")
-    return 130 if outcome.status == "interrupted" else 0
+        _fail(f"the task is broken: the {cfg.space.reference} seed cannot train ({outcome.message}); check the "
+              "[task] settings, e.g. a smaller learning rate: --set task.lr=0.01")
+    if outcome.status == "write error":
+        _fail(f"{outcome.message}; the search stopped and {cfg.run_dir} keeps its results: "
+              "resume with --resume once fixed")
+    return 128 + outcome.signum if outcome.status == "interrupted" else 0
 
 
 if __name__ == "__main__":

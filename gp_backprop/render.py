@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,18 @@ class Row:
     key: str
     evaluation: int           # the evaluation (1-based) that found it
     times_proposed: int       # 1 + cache hits
+    fitness: float = float("nan")  # mean validation accuracy over its seeds (val_acc is its first seed's)
+    std: float = 0.0
+    seeds: int = 1
+    lr: float = 0.0           # the lr it chose from the grid (0: the task's)
+
+    @property
+    def score(self) -> float:
+        return self.val_acc if math.isnan(self.fitness) else self.fitness
+
+    def shown(self) -> str:
+        """``mean ± std (n)``, or the one value when it trained on one seed."""
+        return f"{self.score:.4f} ± {self.std:.4f} ({self.seeds})" if self.seeds > 1 else f"{self.score:.4f}"
 
 
 def write_csv(rows: Sequence[Row], path: str | Path) -> None:
@@ -91,15 +104,17 @@ def plot_progress(fitness: Sequence[float], reference: float | None, path: str |
 
 
 def summary_table(rows: Sequence[Row], ref: Row | None, reference_name: str) -> str:
-    """The top equations against the reference seed, as aligned text."""
+    """The top equations against the reference seed, as aligned text: fitness as mean ± std (seeds), the lr each
+    chose, test accuracy of its first seed."""
     out = io.StringIO()
-    out.write(f"{'rank':>6}  {'val acc':>7}  {'test acc':>8}  {'vs ' + reference_name:>12}  equation\n")
+    out.write(f"{'rank':>6}  {'fitness (val acc)':>24}  {'lr':>7}  {'test acc':>8}  {'vs ' + reference_name:>12}  "
+              "equation\n")
     for r in rows:
-        delta = f"{r.val_acc - ref.val_acc:+.4f}" if ref is not None else "n/a"
-        out.write(f"{r.rank:>6}  {r.val_acc:7.4f}  {r.test_acc:8.4f}  {delta:>12}  {r.equation}\n")
+        delta = f"{r.score - ref.score:+.4f}" if ref is not None else "n/a"
+        out.write(f"{r.rank:>6}  {r.shown():>24}  {r.lr:7.4g}  {r.test_acc:8.4f}  {delta:>12}  {r.equation}\n")
     if ref is not None:
-        out.write(f"{'#' + str(ref.rank):>6}  {ref.val_acc:7.4f}  {ref.test_acc:8.4f}  {'(reference)':>12}  "
-                  f"{ref.equation}   <- {reference_name} seed\n")
+        out.write(f"{'#' + str(ref.rank):>6}  {ref.shown():>24}  {ref.lr:7.4g}  {ref.test_acc:8.4f}  "
+                  f"{'(reference)':>12}  {ref.equation}   <- {reference_name} seed\n")
     return out.getvalue()
 
 

@@ -37,16 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     text = head + "\n\n" + summary_table(rows, ref, reference)
     (out / "summary.md").write_text("```\n" + text + "```\n", encoding="utf-8")
     write_csv(rows, out / "hall_of_fame.csv")
-    plot_progress(fitness, ref.val_acc if ref else None, out / "fitness.png", title=run.info.run_name or "",
+    plot_progress(fitness, ref.score if ref else None, out / "fitness.png", title=run.info.run_name or "",
                   reference_name=reference)
     print(text)
     found = funnel.read_funnel(mc, run)
     if found is not None:
         funnel_run, entries = found
         (out / "funnel.md").write_text(funnel.table(entries, markdown=True) + "\n", encoding="utf-8")
-        print(f"funnel run {funnel_run.info.run_id} (setups {funnel_run.data.params.get('setups')}, seeds "
-              f"{funnel_run.data.params.get('seeds')}): test accuracy (%), mean ± std; * = at least "
-              f"{funnel.BOLD_MARGIN} points above the baseline\n")
+        seeds = funnel_run.data.params.get("seeds", "")
+        print(f"funnel run {funnel_run.info.run_id} (setups {funnel_run.data.params.get('setups')}, seeds {seeds}): "
+              f"{funnel.legend(len(seeds.split()))}\n")
         print(funnel.table(entries))
     print(f"\nsaved: {out}/summary.md, hall_of_fame.csv, fitness.png" + (", funnel.md" if found else ""))
     return 0

@@ -5,6 +5,7 @@ Usable on its own in any DEAP study: it imports neither ``evaluators`` nor ``gp_
 from primitives.compile import Rule, compile_equation as compile  # noqa: A001 (the documented name)
 from primitives.context import ConvMaps, LayerContext, LinearMaps, RunningMoments
 from primitives.formatting import format_equation as format  # noqa: A001 (the documented name)
+from primitives.function_key import function_key
 from primitives.functions import FUNCTIONS
 from primitives.generate import mutate, random_equation
 from primitives.key import canonical, key
@@ -24,4 +25,5 @@ __all__ = [
     "LayerContext", "LinearMaps", "ConvMaps", "RunningMoments", "CheckResult", "make_probe", "OPERANDS", "FUNCTIONS",
     "Layer", "Next", "Out", "Weight", "WeightT", "Feedback", "FeedbackT",
     "register_function", "unregister_function", "validate_function",
+    "function_key",
 ]

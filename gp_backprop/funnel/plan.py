@@ -1,6 +1,6 @@
 """The generalization funnel (Backprop Evolution §3, Table 1): re-train a finished search's top equations and the
-backprop baseline on fresh seeds in each setup, and collect
-the results per (equation, setup) cell (``table`` renders them).
+controls on fresh seeds in each setup, each row at its own tuned learning rate, and collect the results per
+(row, setup) cell (``stats`` compares them, ``table`` renders them).
 
 Jobs go through the search's own worker machinery (``parallel.make_backend``): text and task out, results back,
 faults recorded as statuses. Everything here is a pure function of the search record and the options, so a rerun
@@ -11,31 +11,37 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from evaluators.task import EvalResult
+from evaluators.task import EvalResult, TaskSpec
 
-from gp_backprop.config import ParallelConfig
 from gp_backprop.funnel.setups import Setup
-from gp_backprop.parallel import make_backend
+from gp_backprop.parallel import Backend
+from gp_backprop.parallel.batch import run_all
 
 
 @dataclass(frozen=True)
 class Finalist:
-    """An equation to re-test: its text, LaTeX and key, and where it came from in the search."""
+    """A row of the funnel: an equation to re-test (a finalist of the search) or a control, with where it came from.
+
+    ``lr_factor`` scales each setup's learning rate: the row's own tuned lr over the search's (1.0 untuned)."""
 
     equation: str
     latex: str
     key: str
-    fitness: float = float("nan")   # search fitness (validation accuracy with the search's seed)
+    fitness: float = float("nan")   # search fitness (mean validation accuracy over its search seeds)
     run_id: str = ""                # its child run in the search, if any
-    baseline: bool = False
-    name: str = ""                  # the baseline's seed name (space.reference), for plot legends
+    control: str = ""               # the control's name ("backprop (reference)", "g/||g||_F", ...); "" for a finalist
+    lr_factor: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return self.control or self.equation
 
 
 @dataclass
 class Cell:
-    """One (equation, setup): the results over seeds."""
+    """One (row, setup): the results over seeds, in seed order."""
 
     finalist: Finalist
     setup: Setup
@@ -60,8 +66,7 @@ class Cell:
         return [statistics.fmean(c[e] for c in curves) for e in range(n)]
 
     def statuses(self) -> str:
-        counts = Counter(r.status for r in self.results)
-        return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        return ", ".join(f"{k}: {v}" for k, v in sorted(Counter(r.status for r in self.results).items()))
 
 
 @dataclass(frozen=True)
@@ -71,46 +76,40 @@ class Job:
     seed: int
 
 
-def plan(finalists: Sequence[Finalist], setups: Sequence[Setup], seeds: Sequence[int]) -> tuple[list[Cell], list[Job]]:
-    cells = [Cell(f, s) for s in setups for f in finalists]
+def plan(rows: Sequence[Finalist], setups: Sequence[Setup], seeds: Sequence[int],
+         factors: dict[tuple[str, str], float] | None = None) -> tuple[list[Cell], list[Job]]:
+    """A cell per (setup, row), each row at its tuned lr factor for the setup's dataset (``factors[(key,
+    dataset)]``, 1.0 if absent), and a job per (cell, seed)."""
+    factors = factors or {}
+    cells = [Cell(replace(f, lr_factor=factors.get((f.key, s.task.dataset), 1.0)), s) for s in setups for f in rows]
     jobs = [Job(i * len(seeds) + j, i, seed) for i in range(len(cells)) for j, seed in enumerate(seeds)]
     return cells, jobs
 
 
-def run(cells: list[Cell], jobs: list[Job], parallel: ParallelConfig, function: str, timeout: float,
+def job_task(cell: Cell, seed: int) -> TaskSpec:
+    """The training of one seed of a cell: the setup's task at the row's own lr."""
+    task = cell.setup.task
+    return task.with_(seed=seed, lr=task.lr * cell.finalist.lr_factor)
+
+
+def run(cells: list[Cell], jobs: list[Job], backend: Backend,
         on_done: Callable[[int, int], None] | None = None) -> None:
-    """Train every job, keeping every worker busy; results land in their cells in seed order."""
-    backend = make_backend(parallel.backend, function, cells[0].setup.task, workers=parallel.workers,
-                           timeout=timeout, scheduler=parallel.scheduler)
-    backend.start()
-    results: dict[int, EvalResult] = {}
-    pending = list(reversed(jobs))
-    by_cid = {j.cid: j for j in jobs}
-    try:
-        while len(results) < len(jobs):
-            while pending and backend.running() < backend.capacity():
-                job = pending.pop()
-                cell = cells[job.cell]
-                backend.submit(job.cid, cell.finalist.equation, cell.setup.task.with_(seed=job.seed))
-            for done in backend.wait(1.0):
-                results[done.cid] = done.result
-                if on_done is not None:
-                    on_done(len(results), len(jobs))
-    finally:
-        backend.close()
-    for cid in sorted(results):
-        cells[by_cid[cid].cell].results.append(results[cid])
+    """Train every job on a started ``backend``; results land in their cells in seed order."""
+    texts = [(cells[j.cell].finalist.equation, job_task(cells[j.cell], j.seed)) for j in jobs]
+    for job, result in zip(jobs, run_all(backend, texts, on_done)):
+        cells[job.cell].results.append(result)
 
 
 @dataclass(frozen=True)
 class Summary:
-    """What the table shows of one (equation, setup); rebuilt from MLflow by ``report``."""
+    """What the table shows of one (row, setup); rebuilt from MLflow by ``report``."""
 
     finalist: Finalist
     label: str
     mean: float
     std: float
+    accs: tuple[float, ...] = ()   # test accuracy (%) per seed, in seed order: the paired tests need them
 
     @classmethod
     def of(cls, cell: Cell) -> "Summary":
-        return cls(cell.finalist, cell.setup.label, cell.mean, cell.std)
+        return cls(cell.finalist, cell.setup.label, cell.mean, cell.std, tuple(cell.test_accs()))

@@ -2,43 +2,67 @@
 written under the search and read back by ``report``."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import primitives as P
 
-from gp_backprop.funnel.plan import Cell, Finalist, Summary
-from gp_backprop.tracking.reader import children
+from gp_backprop.funnel.plan import Cell, Finalist, Summary, job_task
+from gp_backprop.tracking.reader import children, rank_key
 from gp_backprop.tracking.store import PARAM_MAX
 
-__all__ = ["finalists", "log_funnel", "read_funnel"]
+__all__ = ["CONTROLS", "controls", "finalists", "log_funnel", "read_funnel"]
 
 
-def _finalist(r: Any, baseline: bool = False, name: str = "") -> Finalist:
+# The controls a finalist must beat (README, "The protocol"): the search's reference at its tuned lr, and the
+# normalised gradient g/||g||_F, which takes a step of the same size whatever g's scale (so a rule that only rescales
+# g gains nothing over it); for hard-threshold nets, FTPROP-MB's FTP-SH and SSTE.
+CONTROLS = {False: (("backprop", "backprop (reference)"), ("backprop_fro", "g/||g||_F")),
+            True: (("ftp_sh", "FTP-SH"), ("sste", "SSTE"))}
+QRELU_CONTROLS = (("ftp_sh_qrelu", "FTP-SH"), ("sste_qrelu", "SSTE"))
+
+
+def _finalist(r: Any) -> Finalist:
     p = r.data.params
     return Finalist(p["equation"], p.get("latex", ""), p["key"], r.data.metrics.get("fitness", float("nan")),
-                    r.info.run_id, baseline, name)
+                    r.info.run_id)
 
 
-def finalists(mc: Any, run: Any, top: int) -> tuple[list[Finalist], Finalist]:
-    """The ``top`` best distinct equations by search fitness (status ok), and the reference seed as the baseline."""
-    name = run.data.params.get("space.reference", "backprop")
-    text = P.format(P.parse(P.SEEDS[name]))
-    ref_key = P.key(P.parse(text))
-    kids = children(mc, run, "params.status = 'ok'", ["metrics.fitness DESC"])
+def controls(run: Any) -> list[Finalist]:
+    """The controls of a search's funnel, the search's own reference first."""
+    params = run.data.params
+    hard = params.get("space.hard_threshold") == "True"
+    names = QRELU_CONTROLS if hard and params.get("task.model.activation", "").startswith("qrelu") else CONTROLS[hard]
+    reference = params.get("space.reference", names[0][0])
+    if reference not in (n for n, _ in names):
+        names = ((reference, f"{reference} (reference)"), *names)
+    out = []
+    for seed, label in names:
+        eq = P.parse(P.SEEDS[seed], P.default_pset(hard))
+        out.append(Finalist(P.format(eq), P.latex(eq), P.key(eq), control=label))
+    return out
+
+
+def finalists(mc: Any, run: Any, top: int, key: Callable[[str], str] | None = None) -> list[Finalist]:
+    """The ``top`` best distinct functions of a search, in the order of its summary (``tracking.rank_key``),
+    leaving out the controls. ``key`` maps equation text to the identity that makes two rows the same function
+    (default: the syntactic key logged with each run)."""
+    hard = run.data.params.get("space.hard_threshold") == "True"
+    pset = P.default_pset(hard)
+    kids = sorted(children(mc, run, "params.status = 'ok'"), key=rank_key)
+    same = key or (lambda text: P.key(P.parse(text, pset)))
+    seen = {same(c.equation) for c in controls(run)}
     chosen: list[Finalist] = []
-    seen = {ref_key}
-    baseline = Finalist(text, P.latex(P.parse(text)), ref_key, baseline=True, name=name)
     for r in kids:
-        if r.data.params.get("key") == ref_key and baseline.run_id == "":
-            baseline = _finalist(r, baseline=True, name=name)
-        if r.data.params.get("key") in seen:
+        k = same(r.data.params["equation"])
+        if k in seen:
             continue
-        seen.add(r.data.params["key"])
-        if len(chosen) < top:
-            chosen.append(_finalist(r))
-    return chosen, baseline
+        seen.add(k)
+        chosen.append(_finalist(r))
+        if len(chosen) == top:
+            break
+    return chosen
 
 
 def log_funnel(mc: Any, search: Any, cells: Sequence[Cell], options: dict[str, str], folder: Path) -> str:
@@ -52,11 +76,12 @@ def log_funnel(mc: Any, search: Any, cells: Sequence[Cell], options: dict[str, s
     pid = parent.info.run_id
     mc.log_batch(pid, params=[Param(k, str(v)[:PARAM_MAX]) for k, v in options.items()])
     for c in cells:
-        child = mc.create_run(exp, run_name=f"{c.setup.label}: {c.finalist.equation}"[:250],
+        child = mc.create_run(exp, run_name=f"{c.setup.label}: {c.finalist.name}"[:250],
                               tags={"mlflow.parentRunId": pid, "gp.kind": "funnel-cell"})
         params = {"equation": c.finalist.equation, "latex": c.finalist.latex, "key": c.finalist.key,
                   "setup": c.setup.name, "optimizer": c.setup.optimizer, "label": c.setup.label,
-                  "description": c.setup.description, "baseline": str(c.finalist.baseline),
+                  "description": c.setup.description, "control": c.finalist.control,
+                  "lr_factor": f"{c.finalist.lr_factor:g}", "lr": f"{job_task(c, 0).lr:g}",
                   "seeds": options.get("seeds", ""), "statuses": c.statuses(),
                   "search_fitness": f"{c.finalist.fitness}"}
         metrics = [Metric("test_acc_mean", c.mean, 0, 0), Metric("test_acc_std", c.std, 0, 0)]
@@ -79,6 +104,8 @@ def read_funnel(mc: Any, search: Any) -> tuple[Any, list[Summary]] | None:
     for r in sorted(children(mc, funnel), key=lambda r: r.info.start_time):
         p = r.data.params
         f = Finalist(p["equation"], p.get("latex", ""), p["key"], float(p.get("search_fitness", "nan")),
-                     baseline=p.get("baseline") == "True")
-        rows.append(Summary(f, p["label"], r.data.metrics["test_acc_mean"], r.data.metrics["test_acc_std"]))
+                     control=p.get("control", ""), lr_factor=float(p.get("lr_factor", "1")))
+        history = sorted(mc.get_metric_history(r.info.run_id, "test_acc_seed"), key=lambda m: m.step)
+        rows.append(Summary(f, p["label"], r.data.metrics["test_acc_mean"], r.data.metrics["test_acc_std"],
+                            tuple(m.value for m in history)))
     return funnel, rows

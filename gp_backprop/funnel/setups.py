@@ -32,6 +32,19 @@ class Setup:
         return f"{self.name} {'SGD' if self.optimizer == 'sgd' else 'SGD+M'}"
 
 
+def transfer(setups_: typing.Sequence[Setup], datasets: typing.Sequence[str]) -> list[Setup]:
+    """The A1 setups again on each of ``datasets`` (built-in names or plug-ins): does a rule carry over to a task the
+    search never saw? Named ``A1@<dataset>``."""
+    out = []
+    for d in datasets:
+        for s in setups_:
+            if s.name == "A1":
+                out.append(Setup(f"A1@{d}", s.optimizer, f"the search setting on {d}", s.task.with_(dataset=d)))
+    if datasets and not out:
+        raise SetupError("--tasks re-runs the A1 setup on other datasets; add A1 to --setups")
+    return out
+
+
 def _parameters(spec: ModelSpec, shape: tuple[int, ...], classes: int) -> int:
     return sum(p.numel() for p in build_model(spec, shape, classes).parameters())
 

@@ -1,82 +1,131 @@
-"""The funnel's table (text and markdown), its CSV and its learning-curve plots, from cells or logged summaries."""
+"""The funnel's table (text and markdown), its CSV and its learning-curve plots, from cells or logged summaries.
+
+Each setup is one block: the controls, then the finalists in the search's order, each with mean ± std test accuracy
+over the fresh seeds and, against each control, the paired difference, Holm-corrected p-value and wins/ties/losses.
+A ``*`` (bold in markdown) marks a finalist that beats every control of its setup at ``stats.ALPHA`` after Holm.
+"""
 from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from gp_backprop.funnel.plan import Cell, Finalist, Summary
+from gp_backprop.funnel.plan import Cell, Summary
+from gp_backprop.funnel.stats import ALPHA, Comparison, holm, paired_t, wins_ties_losses
 
-BOLD_MARGIN = 0.1   # percentage points above the baseline, as the paper's bold (reference §4)
+__all__ = ["compare", "marked", "table", "write_csv", "plot_curves", "legend"]
+
+Key = tuple[str, str, str]   # (finalist key, setup label, control key)
 
 
-def marked(entry: Summary | Cell, baseline: Summary | Cell) -> bool:
-    return not entry.finalist.baseline and entry.mean >= baseline.mean + BOLD_MARGIN
+def _summaries(rows: Sequence[Summary | Cell]) -> list[Summary]:
+    return [r if isinstance(r, Summary) else Summary.of(r) for r in rows]
 
 
-def _grid(rows: Sequence[Summary]) -> tuple[list[Finalist], list[str], dict[tuple[str, str], Summary]]:
-    finalists, labels, grid = [], [], {}
-    for r in rows:
-        if r.finalist not in finalists:
-            finalists.append(r.finalist)
-        if r.label not in labels:
-            labels.append(r.label)
-        grid[(r.finalist.key, r.label)] = r
-    return finalists, labels, grid
+def compare(rows: Sequence[Summary | Cell]) -> dict[Key, Comparison]:
+    """Every finalist against every control of its setup, Holm-corrected over the whole table."""
+    sums = _summaries(rows)
+    controls = [s for s in sums if s.finalist.control]
+    raw: dict[Key, tuple[float, float, tuple[int, int, int]]] = {}
+    for s in sums:
+        if s.finalist.control:
+            continue
+        for c in controls:
+            if c.label == s.label and len(c.accs) == len(s.accs) >= 2:
+                diff, p = paired_t(s.accs, c.accs)
+                raw[(s.finalist.key, s.label, c.finalist.key)] = (diff, p, wins_ties_losses(s.accs, c.accs))
+    adjusted = holm([v[1] for v in raw.values()])
+    return {k: Comparison(d, p, q, *wtl) for (k, (d, p, wtl)), q in zip(raw.items(), adjusted)}
+
+
+def marked(s: Summary, comparisons: dict[Key, Comparison]) -> bool:
+    """A finalist that beats every control of its setup, significantly after correction."""
+    mine = [c for k, c in comparisons.items() if k[:2] == (s.finalist.key, s.label)]
+    return bool(mine) and all(c.significant_win for c in mine)
+
+
+def legend(seeds: int) -> str:
+    return (f"test accuracy (%), mean ± std over {seeds} fresh seeds, each row at its own tuned lr; vs a control: "
+            f"mean paired difference, Holm-corrected p (paired t-test), wins/ties/losses over seeds; * = beats every "
+            f"control of its setup at p < {ALPHA} after Holm's correction over the whole table")
 
 
 def table(rows: Sequence[Summary | Cell], markdown: bool = False) -> str:
-    """Rows: the baseline, then each equation; columns: setup x optimizer; mean ± std test accuracy (%) over seeds.
-    Entries at least 0.1 points above the baseline are marked (* in text, bold in markdown)."""
-    finalists, labels, grid = _grid([r if isinstance(r, Summary) else Summary.of(r) for r in rows])
-    base = next(f for f in finalists if f.baseline)
+    sums = _summaries(rows)
+    comps = compare(sums)
+    controls = list(dict.fromkeys((s.finalist.key, s.finalist.name) for s in sums if s.finalist.control))
+    out: list[str] = []
+    for label in dict.fromkeys(s.label for s in sums):
+        block = [s for s in sums if s.label == label]
+        block = [s for s in block if s.finalist.control] + [s for s in block if not s.finalist.control]
+        head = ["row", f"{label}: mean ± std"] + [f"vs {name}" for _, name in controls]
+        lines = []
+        for i, s in enumerate(block):
+            cells = [_name(s, i, len(controls), markdown), _value(s, comps, markdown)]
+            for key, _ in controls:
+                comp = comps.get((s.finalist.key, label, key))
+                cells.append("" if comp is None else f"{comp.diff:+.2f}, p={comp.p_holm:.3f}, "
+                                                     f"{comp.wins}/{comp.ties}/{comp.losses}")
+            lines.append(cells)
+        out.append(_format(head, lines, markdown))
+    return "\n\n".join(out)
 
-    def entry(f: Finalist, label: str) -> str:
-        c = grid[(f.key, label)]
-        text = f"{c.mean:.2f} ± {c.std:.2f}"
-        if marked(c, grid[(base.key, label)]):
-            return f"**{text}**" if markdown else f"{text} *"
-        return text
 
-    names = [("baseline " if f.baseline else "") + f.equation for f in finalists]
+def _name(s: Summary, i: int, n_controls: int, markdown: bool) -> str:
+    name = f"{s.finalist.control} (control)" if s.finalist.control else f"{i - n_controls + 1}. {s.finalist.equation}"
+    return f"`{name}`" if markdown and not s.finalist.control else name
+
+
+def _value(s: Summary, comps: dict[Key, Comparison], markdown: bool) -> str:
+    text = f"{s.mean:.2f} ± {s.std:.2f}"
+    if not s.finalist.control and marked(s, comps):
+        return f"**{text}**" if markdown else f"{text} *"
+    return text
+
+
+def _format(head: list[str], lines: list[list[str]], markdown: bool) -> str:
     if markdown:
-        lines = ["| equation | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-        lines += [f"| `{n}` | " + " | ".join(entry(f, lb) for lb in labels) + " |" for n, f in zip(names, finalists)]
-        return "\n".join(lines)
-    width = max(len(n) for n in names)
-    lines = [f"{'equation':<{width}}  " + "  ".join(f"{lb:<17}" for lb in labels)]
-    lines += [f"{n:<{width}}  " + "  ".join(f"{entry(f, lb):<17}" for lb in labels) for n, f in zip(names, finalists)]
-    return "\n".join(lines)
+        rows = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+        return "\n".join(rows + ["| " + " | ".join(line) + " |" for line in lines])
+    widths = [max(len(x) for x in col) for col in zip(head, *lines)]
+    return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [head, *lines])
 
 
 def write_csv(cells: Sequence[Cell], path: str | Path) -> None:
-    """One row per (equation, setup): the text and LaTeX, the numbers, each seed's test accuracy and the statuses."""
-    base = {c.setup.label: c for c in cells if c.finalist.baseline}
+    """One row per (row, setup) and control: the text and LaTeX, the numbers, each seed's test accuracy, the
+    comparison, and the statuses."""
+    comps = compare(cells)
+    controls = list(dict.fromkeys((c.finalist.key, c.finalist.name) for c in cells if c.finalist.control))
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["setup", "optimizer", "equation", "latex", "key", "baseline", "test_acc_mean", "test_acc_std",
-                    "marked", "seeds_test_acc", "statuses", "search_fitness"])
+        w.writerow(["setup", "optimizer", "equation", "latex", "key", "control", "lr_factor", "test_acc_mean",
+                    "test_acc_std", "marked", "seeds_test_acc", "statuses", "search_fitness", "versus",
+                    "diff", "p", "p_holm", "wins", "ties", "losses"])
         for c in cells:
-            w.writerow([c.setup.name, c.setup.optimizer, c.finalist.equation, c.finalist.latex, c.finalist.key,
-                        c.finalist.baseline, f"{c.mean:.4f}", f"{c.std:.4f}", marked(c, base[c.setup.label]),
-                        " ".join(f"{a:.4f}" for a in c.test_accs()), c.statuses(), c.finalist.fitness])
+            base = [c.setup.name, c.setup.optimizer, c.finalist.equation, c.finalist.latex, c.finalist.key,
+                    c.finalist.control, f"{c.finalist.lr_factor:g}", f"{c.mean:.4f}", f"{c.std:.4f}",
+                    marked(Summary.of(c), comps), " ".join(f"{a:.4f}" for a in c.test_accs()), c.statuses(),
+                    c.finalist.fitness]
+            versus = [(name, comps.get((c.finalist.key, c.setup.label, key))) for key, name in controls]
+            versus = [(n, v) for n, v in versus if v is not None] or [("", None)]
+            for name, v in versus:
+                w.writerow(base + ([name, f"{v.diff:.4f}", f"{v.p:.6f}", f"{v.p_holm:.6f}", v.wins, v.ties,
+                                    v.losses] if v is not None else [""] * 7))
 
 
 def plot_curves(cells: Sequence[Cell], label: str, path: str | Path, top: int = 3) -> None:
-    """Mean validation curves of the top equations against the baseline in one setup."""
+    """Mean validation curves of the top finalists against the controls in one setup."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     chosen = [c for c in cells if c.setup.label == label]
-    chosen = [c for c in chosen if c.finalist.baseline] + [c for c in chosen if not c.finalist.baseline][:top]
+    chosen = [c for c in chosen if c.finalist.control] + [c for c in chosen if not c.finalist.control][:top]
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for c in chosen:
         curve = c.val_curve()
-        ax.plot(range(1, len(curve) + 1), curve, lw=2.2 if c.finalist.baseline else 1.4,
-                color="black" if c.finalist.baseline else None,
-                label=(f"{c.finalist.name or c.finalist.equation} (baseline)" if c.finalist.baseline
-                       else c.finalist.equation)[:60])
+        ax.plot(range(1, len(curve) + 1), curve, lw=2.2 if c.finalist.control else 1.4,
+                linestyle="--" if c.finalist.control else "-", label=c.finalist.name[:60])
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (mean over seeds)")
     ax.set_title(f"{label}: {chosen[0].setup.description}"[:90], fontsize=9)

@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 from evaluators.task import TaskSpec
 
-from gp_backprop.parallel.base import THREAD_ENV, Backend, BackendError, Done, timeout_result
+from gp_backprop.parallel.base import THREAD_ENV, Backend, BackendError, Done, quiet_resource_tracker, timeout_result
 from gp_backprop.parallel.dask import DaskBackend
 from gp_backprop.parallel.loky import LokyBackend
 
 __all__ = ["BACKENDS", "Backend", "BackendError", "DaskBackend", "Done", "LokyBackend", "THREAD_ENV", "make_backend",
-           "timeout_result"]
+           "quiet_resource_tracker", "timeout_result"]
 
 BACKENDS: dict[str, Callable[..., Backend]] = {
     "loky": LokyBackend,   # local processes through joblib's loky

@@ -21,7 +21,7 @@ from typing import Any
 from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.errors import first_line
-from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, timeout_result
+from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, quiet_resource_tracker, timeout_result
 from gp_backprop.parallel.worker import EVENTS_TOPIC, lower_priority, run_chunk_on_dask, warm
 
 __all__ = ["DaskBackend", "CHUNK_SECONDS", "MAX_CHUNK"]
@@ -95,6 +95,7 @@ class DaskBackend:
     def start(self) -> None:
         import dask
         from distributed import Client, LocalCluster  # before config.set: importing distributed sets its defaults
+        quiet_resource_tracker()
         try:
             if self.scheduler:
                 self.client = Client(self.scheduler, timeout="15s")

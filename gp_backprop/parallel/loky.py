@@ -12,8 +12,8 @@ from joblib.externals.loky.process_executor import BrokenProcessPool
 from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.errors import first_line
-from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, timeout_result
-from gp_backprop.parallel.worker import run_one, warm
+from gp_backprop.parallel.base import THREAD_ENV, BackendError, Done, quiet_resource_tracker, timeout_result
+from gp_backprop.parallel.worker import keep_loky_worker, run_one, warm
 
 __all__ = ["LokyBackend"]
 
@@ -25,7 +25,7 @@ class _Slot:
         # Loky restarts a worker whose memory grows 300 MB past its size after the first call (our warm-up, which
         # imports torch and the evaluation function); a training stays well within that (benchmarks/README.md), so
         # a search keeps its processes (tests/gp_backprop/parallel/test_worker.py counts them).
-        self.executor = ProcessPoolExecutor(max_workers=1, env=THREAD_ENV)
+        self.executor = ProcessPoolExecutor(max_workers=1, env=THREAD_ENV, initializer=keep_loky_worker)
         self.ready_at: float | None = None  # when the worker finished warming up (set from loky's thread)
         self.warm = self.executor.submit(warm, function)
         self.warm.add_done_callback(self._ready)
@@ -58,6 +58,7 @@ class LokyBackend:
     def start(self) -> None:
         # Stopping a worker on purpose (timeout, close) makes loky warn that a worker stopped with jobs queued.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
+        quiet_resource_tracker()
         self.slots = [_Slot(self.function) for _ in range(self.workers)]
         for slot in self.slots:
             try:

@@ -57,6 +57,14 @@ def _exit_with_parent(ppid: int) -> None:
             os._exit(0)
 
 
+def keep_loky_worker() -> None:
+    """Loky initializer: keep this worker through a SIGTERM meant for the search."""
+    # SIGTERM to the process group (a scheduler, `kill -TERM -PGID`) reaches the workers too: the controller stops
+    # gracefully and decides what happens to their candidates, so they must not die first and be recorded "crashed".
+    # Loky stops its workers with SIGKILL, and a worker whose controller is gone leaves by itself (_exit_with_parent).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def lower_priority(native_id: int | None = None) -> None:
     """Nice one thread (default: the calling one) to 19, on Linux, where thread priorities are per thread.
 

@@ -20,7 +20,7 @@ from evaluators.task import STATUSES, EvalResult
 from gp_backprop.config import ConfigError, SpaceConfig, did_you_mean, init_seeds
 from gp_backprop.search.selection import SELECTIONS
 
-__all__ = ["Candidate", "Entry", "Controller"]
+__all__ = ["Candidate", "Entry", "Controller", "Score"]
 
 MAX_TRIES = 100          # infeasible mutants of one parent before another parent is picked
 MAX_DUPLICATES = 10_000  # cache hits in a row before the controller gives up proposing (the space is exhausted)
@@ -37,6 +37,27 @@ class Candidate:
     origin: str = "mutation"  # reference | random | seed:NAME | mutation
     mutation: str = ""       # what changed, e.g. "2: add -> sub"
     latex: str = ""          # computed once, from the tree, when the candidate is proposed
+    size: int = 0            # nodes in the tree (the last tie-break: simpler first)
+    fkey: str = ""           # primitives.function_key: equal keys compute the same function, whatever the text
+
+
+@dataclass(frozen=True)
+class Score:
+    """A candidate's fitness: mean validation accuracy over the seeds it trained on, at the lr it chose."""
+
+    mean: float
+    std: float = 0.0
+    n: int = 1               # seeds: 1, or 1 + the extra seeds of a candidate promoted into the top N
+    val_loss: float = 0.0    # mean final validation loss over those seeds (the first tie-break: lower first)
+    lr: float = 0.0          # the learning rate its first training chose from the grid (0: the task's own)
+
+    @classmethod
+    def of(cls, result: EvalResult, lr: float = 0.0) -> "Score":
+        return cls(result.fitness, 0.0, 1, _loss(result), lr)
+
+
+def _loss(result: EvalResult) -> float:
+    return result.val_loss if result.status in ("ok", "hurdle") and math.isfinite(result.val_loss) else math.inf
 
 
 @dataclass(frozen=True)
@@ -49,24 +70,39 @@ class Entry:
     busy: float = 0.0        # seconds the worker spent inside the evaluation function
     t: float = 0.0           # seconds since the search started, when the result came back
     at: float = 0.0          # wall-clock time (epoch seconds) when the result came back
+    score: Score | None = None  # None: the result alone (one seed, the task's lr)
 
     @property
     def fitness(self) -> float:
-        return self.result.fitness
+        return self.score.mean if self.score is not None else self.result.fitness
+
+    @property
+    def rank_key(self) -> tuple[float, float, int, int]:
+        """Best first: fitness, then lower validation loss, then the smaller equation, then the earlier."""
+        loss = self.score.val_loss if self.score is not None else _loss(self.result)
+        return (-self.fitness, loss, self.cand.size, self.index)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "cand": asdict(self.cand), "result": self.result.to_dict(),
-                "busy": self.busy, "t": self.t, "at": self.at}
+        d = {"index": self.index, "cand": asdict(self.cand), "result": self.result.to_dict(),
+             "busy": self.busy, "t": self.t, "at": self.at}
+        if self.score is not None:
+            d["score"] = asdict(self.score)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Entry":
-        return cls(d["index"], _candidate(d["cand"]), EvalResult.from_dict(d["result"]), d["busy"], d["t"], d["at"])
+        score = Score(**d["score"]) if "score" in d else None
+        return cls(d["index"], _candidate(d["cand"]), EvalResult.from_dict(d["result"]), d["busy"], d["t"], d["at"],
+                   score)
 
 
 def _candidate(d: dict[str, Any]) -> Candidate:
-    """A candidate from its JSON form; checkpoints written before candidates carried LaTeX get it here."""
+    """A candidate from its JSON form; checkpoints written before candidates carried LaTeX and size get them here."""
     cand = Candidate(**d)
-    return cand if cand.latex else replace(cand, latex=P.latex(P.parse(cand.text)))
+    if cand.latex and cand.size and cand.fkey:
+        return cand
+    eq = P.parse(cand.text)
+    return replace(cand, latex=P.latex(eq), size=len(eq), fkey=P.function_key(eq))
 
 
 def sanitize(result: EvalResult) -> EvalResult:
@@ -98,11 +134,13 @@ class Controller:
         self.k_options = list(range(1, len(space.k_weights) + 1))
         self.rng = random.Random(seed)
         self.population: list[Entry] = []       # completion order
-        self.ranked: list[Entry] = []           # best first; ties broken by evaluation order
+        self.ranked: list[Entry] = []           # best first, by Entry.rank_key
         self.known: dict[str, Entry] = {}       # key -> entry
         self.inflight: dict[int, Candidate] = {}
         self.inflight_keys: set[str] = set()
-        self.hits: Counter[str] = Counter()      # key -> times proposed again (cache hits)
+        self.by_function: dict[str, str] = {}   # function key -> the key of the candidate that has (had) it
+        self.hits: Counter[str] = Counter()      # key -> times proposed again (cache hits, either kind)
+        self.function_hits = 0                  # hits on the function key alone (same function, other text)
         self.next_cid = 0
         self.proposals = 0
         self.init_made = 0
@@ -133,8 +171,15 @@ class Controller:
             if k in self.known or k in self.inflight_keys:
                 self.hits[k] += 1
                 continue
+            fk = P.function_key(eq)
+            if fk in self.by_function:  # the same function under another text: its result would be the same
+                owner = self.by_function[fk]
+                self.hits[owner] += 1
+                self.function_hits += 1
+                continue
             self._eqs[k] = eq
-            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq))
+            self.by_function[fk] = k
+            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq), len(eq), fk)
             self.next_cid += 1
             self.inflight[cand.cid] = cand
             self.inflight_keys.add(k)
@@ -180,11 +225,15 @@ class Controller:
         return None  # no parent tried has a feasible mutant
 
     # ---- results ------------------------------------------------------------------------------------------------
-    def tell(self, cid: int, result: EvalResult, busy: float = 0.0, t: float = 0.0, at: float = 0.0) -> Entry:
-        """Record the result of in-flight candidate ``cid``; returns its population entry."""
+    def tell(self, cid: int, result: EvalResult, busy: float = 0.0, t: float = 0.0, at: float = 0.0,
+             score: Score | None = None) -> Entry:
+        """Record the result of in-flight candidate ``cid`` (and its score over several trainings, if it has one);
+        returns its population entry."""
         cand = self.inflight.pop(cid)
         self.inflight_keys.discard(cand.key)
-        entry = Entry(len(self.population), cand, sanitize(result), busy, t, at)
+        if score is not None and not math.isfinite(score.mean):
+            score = replace(score, mean=0.0)
+        entry = Entry(len(self.population), cand, sanitize(result), busy, t, at, score)
         self._add(entry)
         return entry
 
@@ -193,11 +242,17 @@ class Controller:
         # Entries never change: serialise each once, so a snapshot of thousands costs a string join, not a dump.
         self._population_json.append(text if text is not None else json.dumps(entry.to_dict(), separators=(",", ":")))
         self.known[entry.cand.key] = entry
-        bisect.insort(self.ranked, entry, key=lambda e: (-e.fitness, e.index))
+        self.by_function.setdefault(entry.cand.fkey, entry.cand.key)
+        bisect.insort(self.ranked, entry, key=lambda e: e.rank_key)
 
     def entry_json(self, index: int) -> str:
         """Entry ``index`` as JSON text (kept from when it was added)."""
         return self._population_json[index]
+
+    def would_enter_top(self, fitness: float) -> bool:
+        """Whether a first score of ``fitness`` would place a candidate among the top N (ties included)."""
+        n = self.space.population
+        return len(self.ranked) < n or fitness >= self.ranked[n - 1].fitness
 
     def best(self) -> Entry | None:
         return self.ranked[0] if self.ranked else None
@@ -212,7 +267,8 @@ class Controller:
         head = json.dumps({
             "rng": [version, list(internal), gauss],
             "next_cid": self.next_cid, "proposals": self.proposals, "init_made": self.init_made,
-            "hits": self.hits, "inflight": [asdict(c) for c in self.inflight.values()],
+            "hits": self.hits, "function_hits": self.function_hits,
+            "inflight": [asdict(c) for c in self.inflight.values()],
         }, separators=(",", ":"))
         return f'{head[:-1]},"population":[{",".join(self._population_json)}]}}'
 
@@ -226,10 +282,12 @@ class Controller:
         ctl.rng.setstate((version, tuple(internal), gauss))
         ctl.next_cid, ctl.proposals, ctl.init_made = state["next_cid"], state["proposals"], state["init_made"]
         ctl.hits = Counter(state["hits"])
+        ctl.function_hits = state.get("function_hits", 0)
         for d in state["population"]:
             ctl._add(Entry.from_dict(d))
         for d in state["inflight"]:
             cand = _candidate(d)
             ctl.inflight[cand.cid] = cand
             ctl.inflight_keys.add(cand.key)
+            ctl.by_function.setdefault(cand.fkey, cand.key)
         return ctl

@@ -8,8 +8,10 @@ __all__ = ["hall_of_fame"]
 
 
 def _row(rank: int, e: Entry, ctl: Controller) -> Row:
-    return Row(rank, e.result.val_acc, e.result.test_acc, e.result.status, e.cand.text,
-               e.cand.latex, e.cand.key, e.index + 1, 1 + ctl.hits.get(e.cand.key, 0))
+    sc = e.score
+    return Row(rank, e.result.val_acc, e.result.test_acc, e.result.status, e.cand.text, e.cand.latex, e.cand.key,
+               e.index + 1, 1 + ctl.hits.get(e.cand.key, 0), e.fitness, sc.std if sc else 0.0, sc.n if sc else 1,
+               sc.lr if sc else 0.0)
 
 
 def hall_of_fame(ctl: Controller, k: int) -> tuple[list[Row], Row | None]:

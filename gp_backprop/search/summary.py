@@ -19,9 +19,13 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
     file = file if file is not None else sys.stdout
     ctl = outcome.controller
     statuses = Counter(e.result.status for e in ctl.population)
-    print(f"\n{cfg.name}: {outcome.status} after {len(ctl.population)} evaluations (+{ctl.cache_hits} cache hits) "
-          f"in {duration(outcome.elapsed)}; this session {outcome.evals_per_min:.0f} evals/min on "
-          f"{outcome.workers} workers, utilization {outcome.utilization:.2f}", file=file)
+    hits = ctl.cache_hits
+    print(f"\n{cfg.name}: {outcome.status} after {len(ctl.population)} evaluations in {duration(outcome.elapsed)}; "
+          f"this session {outcome.evals_per_min:.0f} evals/min on {outcome.workers} workers, "
+          f"{outcome.stats.get('trainings', 0):.0f} trainings, utilization {outcome.utilization:.2f}", file=file)
+    print(f"cache hits: {hits} of {ctl.proposals} proposals ({hits / max(1, ctl.proposals):.1%}): "
+          f"{hits - ctl.function_hits} same text (primitives.key), {ctl.function_hits} same function under another "
+          "text (primitives.function_key)", file=file)
     print("statuses: " + ", ".join(f"{s} {statuses.get(s, 0)}" for s in STATUSES), file=file)
     if ctl.inflight:
         print(f"{len(ctl.inflight)} candidates were in flight; --resume trains them", file=file)
@@ -39,4 +43,4 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
         if outcome.tracking_failures:
             print(f"  {outcome.tracking_failures} MLflow writes failed; --resume writes the missing runs", file=file)
     print(f"Checkpoint: {cfg.run_dir / 'checkpoint.json'} (continue with --resume --name {cfg.name}"
-          f"{'' if outcome.status == 'interrupted' else ' --max-evals N'})", file=file)
+          f"{'' if outcome.status in ('interrupted', 'write error') else ' --max-evals N'})", file=file)

@@ -2,13 +2,14 @@
 ``report`` and the funnel show comes from these records, so a search folder is not needed."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from gp_backprop.render import Row
 
-__all__ = ["RecordError", "find_search", "children", "candidates", "search_rows"]
+__all__ = ["RecordError", "find_search", "children", "candidates", "rank_key", "search_rows"]
 
 PAGE = 5000
 
@@ -56,18 +57,26 @@ def candidates(mc: Any, run: Any) -> list[Any]:
     return sorted(kids, key=lambda r: int(r.data.params.get("evaluation", "0")))
 
 
+def rank_key(r: Any) -> tuple[float, float, int, int]:
+    """A child run's place in the search's ranking, as the search itself ranked it (``Entry.rank_key``): fitness,
+    then lower validation loss, then the smaller equation, then the earlier evaluation."""
+    m, p = r.data.metrics, r.data.params
+    return (-m.get("fitness", 0.0), m.get("val_loss", math.inf), int(p.get("size", 0)), int(p["evaluation"]))
+
+
 def search_rows(mc: Any, run: Any, top: int) -> tuple[list[Any], Any, list[float], dict[str, int]]:
     """From a search's child runs alone: its top ``top`` rows, the reference seed's row, the fitness of every
     evaluation in order (for the progress plot) and the count of each status."""
     kids = candidates(mc, run)
     fitness = [r.data.metrics.get("fitness", 0.0) for r in kids]
     statuses = dict(Counter(r.data.params["status"] for r in kids))
-    ranked = sorted(kids, key=lambda r: (-r.data.metrics.get("fitness", 0.0), int(r.data.params["evaluation"])))
+    ranked = sorted(kids, key=rank_key)
 
     def row(rank: int, r: Any) -> Row:
         p, m = r.data.params, r.data.metrics
         return Row(rank, m.get("val_acc", 0.0), m.get("test_acc", 0.0), p["status"], p["equation"], p.get("latex", ""),
-                   p["key"], int(p["evaluation"]), 1)
+                   p["key"], int(p["evaluation"]), 1, m.get("fitness", 0.0), m.get("fitness_std", 0.0),
+                   int(m.get("seeds", 1)), m.get("lr", 0.0))
 
     ref = next(((i + 1, r) for i, r in enumerate(ranked) if r.data.params.get("origin") == "reference"), None)
     return [row(i + 1, r) for i, r in enumerate(ranked[:top])], (row(*ref) if ref else None), fitness, statuses

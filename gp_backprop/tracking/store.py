@@ -24,7 +24,15 @@ def client(uri: str) -> Any:
     from mlflow import MlflowClient  # MLflow takes seconds to import: only the commands that track pay for it
 
     prepare_sqlite(uri)
-    return MlflowClient(tracking_uri=uri)
+    return MlflowClient(tracking_uri=absolute(uri))
+
+
+def absolute(uri: str) -> str:
+    """``uri`` with a relative sqlite path made absolute. MLflow keeps one store per URI string for the life of the
+    process, so ``sqlite:///mlruns/mlflow.db`` would otherwise stay the first working directory's database."""
+    if not uri.startswith("sqlite:///") or uri.startswith("sqlite:////"):
+        return uri
+    return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
 
 
 def check_server(uri: str) -> None:

@@ -8,6 +8,7 @@ Each child is ``create_run`` (tags) + one ``log_batch`` (params and metrics) + `
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import queue
 import sys
@@ -40,6 +41,8 @@ class Trained(Protocol):
     index: int                # evaluation number, from 0
     cand: Any                 # .text, .latex, .key, .parent, .origin, .mutation
     result: EvalResult
+    score: Any                # .mean, .std, .n, .lr, .val_loss over its seeds (None: the result alone)
+    fitness: float
     busy: float               # worker seconds
     at: float                 # epoch seconds when the result came back
 
@@ -58,6 +61,7 @@ class Tracker:
         self.logged = 0                  # population entries (a prefix) handed to MLflow; read by checkpoints
         self.failures = 0
         self.first_failure = ""
+        self.write_error = ""            # a local file write that failed (disk full, read-only): the search stops
         self._done = 0                   # queue items handled, to tell a slow writer from a stuck one
         # The writer lags behind the search on a busy machine (it runs on idle CPU only), so the parent run's
         # progress metrics and artifacts jump the queue of child runs: the UI's charts stay current. The sequence
@@ -114,6 +118,10 @@ class Tracker:
     def artifacts(self, rows: Sequence[Any], fitness: Sequence[float], reference: float | None) -> None:
         self._put(_PARENT, ("artifacts", list(rows), list(fitness), reference))
 
+    def note(self, params: dict[str, str], files: dict[str, str]) -> None:
+        """Params and small text files (name -> content) for the parent run, e.g. the lr tuning table."""
+        self._put(_PARENT, ("note", dict(params), dict(files)))
+
     def backlog(self) -> int:
         return self._children_in - self._children_out
 
@@ -154,10 +162,14 @@ class Tracker:
                     self._log_metrics(*item[1:])
                 elif item[0] == "artifacts":
                     self._log_artifacts(*item[1:])
+                elif item[0] == "note":
+                    self._log_note(*item[1:])
                 elif item[0] == "end":
                     self.client.set_terminated(self.run_id, item[1])
                     return
-            except Exception as exc:  # noqa: BLE001 - tracking must never stop the search
+            except Exception as exc:  # noqa: BLE001 - tracking must never crash the search
+                if isinstance(exc, OSError) and not self.write_error:  # but a full disk stops it, as for checkpoints
+                    self.write_error = f"cannot write {exc.filename or 'the MLflow artifacts'} ({exc.strerror})"
                 self.failures += 1
                 if self.failures == 1:
                     self.first_failure = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
@@ -179,12 +191,17 @@ class Tracker:
                                      tags={"mlflow.parentRunId": self.run_id, "gp.key": c.key})
         params = {"equation": c.text, "latex": c.latex, "key": c.key, "parent_key": c.parent,
                   "mutation": c.mutation, "origin": c.origin, "status": r.status, "evaluation": str(e.index + 1),
-                  "message": r.message}
+                  "message": r.message, "size": str(c.size)}
         metrics = [Metric("val_acc", v, end, step) for step, v in enumerate(r.val_curve, 1)]
         if not r.val_curve:
             metrics.append(Metric("val_acc", r.val_acc, end, 0))
-        metrics += [Metric("fitness", r.fitness, end, 0), Metric("test_acc", r.test_acc, end, 0),
+        metrics += [Metric("fitness", e.fitness, end, 0), Metric("test_acc", r.test_acc, end, 0),
                     Metric("wall_time", r.wall_time or e.busy, end, 0)]
+        if e.score is not None:  # mean over seeds at the chosen lr (README, "The protocol")
+            metrics += [Metric("fitness_std", e.score.std, end, 0), Metric("seeds", e.score.n, end, 0),
+                        Metric("lr", e.score.lr, end, 0)]
+            if math.isfinite(e.score.val_loss):
+                metrics.append(Metric("val_loss", e.score.val_loss, end, 0))
         self.client.log_batch(run.info.run_id, metrics=metrics,
                               params=[Param(k, v[:PARAM_MAX]) for k, v in params.items()])
         self.client.set_terminated(run.info.run_id, "FAILED" if r.status in _FAILED else "FINISHED", end)
@@ -199,6 +216,16 @@ class Tracker:
             write_csv(rows, Path(d) / "hall_of_fame.csv")
             plot_progress(fitness, reference, Path(d) / "fitness.png", title=self.experiment,
                           reference_name=self.reference_name, top=self.top)
+            self.client.log_artifacts(self.run_id, d)
+
+    def _log_note(self, params: dict[str, str], files: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        if params:
+            self.client.log_batch(self.run_id, params=[Param(k, v[:PARAM_MAX]) for k, v in params.items()])
+        with tempfile.TemporaryDirectory() as d:
+            for name, text in files.items():
+                (Path(d) / name).write_text(text, encoding="utf-8")
             self.client.log_artifacts(self.run_id, d)
 
     # ---- helpers ------------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_every_dataset_loads_with_consistent_shapes_and_split_seed(
 
 
 def test_unknown_dataset_name_suggests_the_closest() -> None:
-    with pytest.raises(DataError, match=r"unknown dataset 'digit'.*cifar10, digits, synthetic.*did you mean 'digits'"):
+    with pytest.raises(DataError, match=r"unknown dataset 'digit'.*cifar10, digits, mnist1d, synthetic.*did you mean 'digits'"):
         load("digit")
     with pytest.raises(DataError) as info:
         load("imagenet")

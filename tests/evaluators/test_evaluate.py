@@ -1,5 +1,6 @@
 """evaluate(): deterministic, and hopeless or broken candidates end quickly with the right status."""
 import dataclasses
+import importlib
 
 import pytest
 import torch
@@ -93,3 +94,16 @@ def test_fake_cifar10_trains_end_to_end(fake_cifar10_root, monkeypatch, arch):
         r = evaluate(text, task)
         assert r.status == "ok", r.message
         assert r.steps == 6 and len(r.val_curve) == 1 and 0.0 <= r.test_acc <= 1.0
+
+
+def test_a_task_is_checked_once_per_process(monkeypatch) -> None:
+    ev = importlib.import_module("evaluators.evaluate")   # the module: the package exports the function by that name
+    calls = []
+    monkeypatch.setattr(ev, "check_task", lambda task: calls.append(task))
+    ev._check_once.cache_clear()
+    task = TaskSpec(dataset="synthetic", epochs=1, seed=123)
+    for _ in range(3):
+        ev.evaluate("left(g, g)", task)
+    ev.evaluate("left(g, g)", task.with_(lr=0.2))
+    assert calls == [task, task.with_(lr=0.2)]
+    ev._check_once.cache_clear()

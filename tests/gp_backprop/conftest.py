@@ -12,9 +12,13 @@ from gp_backprop.config import SearchConfig, build
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Seconds, not minutes: 4-class synthetic data, 2 epochs, one hidden layer of 16.
+# Seconds, not minutes: 4-class synthetic data, 2 epochs, one hidden layer of 16. One training per candidate (no lr
+# tuning, no lr grid, no extra seeds): these tests are about the engine; tests/gp_backprop/search/test_protocol.py
+# is about the fitness protocol.
 TINY_TASK = {"dataset": "synthetic", "epochs": 2, "model": {"widths": [16]}}
-TINY_FLAGS = ["--dataset", "synthetic", "--epochs", "2", "--set", "task.model.widths=[16]", "--no-progress"]
+ONE_TRAINING = {"tune": False, "lr_grid": [1.0], "extra_seeds": 0}
+TINY_FLAGS = ["--dataset", "synthetic", "--epochs", "2", "--set", "task.model.widths=[16]", "--no-progress",
+              "--no-tune", "--set", "fitness.lr_grid=[1.0]", "--set", "fitness.extra_seeds=0"]
 
 
 def tiny_config(tmp_path: Path, **groups: Any) -> SearchConfig:
@@ -22,6 +26,7 @@ def tiny_config(tmp_path: Path, **groups: Any) -> SearchConfig:
     d: dict[str, Any] = {
         "name": "tiny", "task": dict(TINY_TASK),
         "space": {"population": 8}, "budget": {"max_evals": 12}, "parallel": {"workers": 1},
+        "fitness": dict(ONE_TRAINING),
         "tracking": {"enabled": False, "uri": f"sqlite:///{tmp_path}/mlruns/mlflow.db",
                      "artifacts": str(tmp_path / "mlruns" / "artifacts"),
                      "checkpoint_dir": str(tmp_path / "mlruns" / "searches"), "metrics_every": 0.5},

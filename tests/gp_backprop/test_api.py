@@ -62,7 +62,7 @@ def test_the_public_names_run_a_search_step_by_step(tmp_path: Path) -> None:
 
     folder = g.RunFolder(tmp_path / "run")
     folder.reset()
-    folder.save({"status": "running"}, json.dumps(ctl.state()))
+    folder.save({"status": "running", "elapsed": 0.0, "config": cfg.to_dict()}, json.dumps(ctl.state()))
     folder.close()
     snap, events = g.RunFolder(tmp_path / "run").load()
     again = g.Controller.from_state(cfg.space, cfg.seed, snap["controller"])

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from evaluators import evaluate
 from gp_backprop.config import ConfigError, SearchConfig, build, parse_duration
 from gp_backprop.evolve import main
 from gp_backprop.presets import PRESETS
+from primitives import SEEDS
 from tests.gp_backprop.conftest import cli, cli_env
 
 
@@ -39,6 +41,13 @@ def test_presets_say_what_the_paper_ran() -> None:
     assert (a1.hurdle_epoch, b1.hurdle_epoch) == (4, 20)  # a fifth of the epochs in both
     assert sign.task.model.activation == "sign" and sign.space.hard_threshold
     assert sign.space.init == "seeds:ftp_sh,sste"
+
+
+def test_the_mnist1d_preset_trains_backprop_past_the_search_hurdle() -> None:
+    task = build([("m", PRESETS["mnist1d"])]).task
+    assert (task.dataset, task.model.widths, task.hurdle_epoch) == ("mnist1d", (100, 100), 4)
+    r = evaluate(SEEDS["backprop"], task)   # the reference line of every search must not be stopped early
+    assert r.status == "ok" and len(r.val_curve) == task.epochs and r.val_curve[3] > task.hurdle_acc + 0.1
 
 
 def test_layers_apply_in_order_and_coerce_types() -> None:

@@ -29,7 +29,7 @@ def test_reports_non_ok_statuses_with_their_reason(capsys):
     (["left(g, g)", "--model", "resnet"], "unknown model arch 'resnet'"),
     (["left(g, g)", "--task", "digitz"], "did you mean 'digits'"),
     (["left(g, g)", "--widths", "64,x"], "--widths must be comma-separated integers"),
-    (["left(g, g)", "--seeds", "0"], "--seeds must be at least 1"),
+    (["left(g, g)", "--seeds", "0"], "--seeds: must be a positive finite number, got '0'"),
     (["left(g, g)", "--baseline", "fa2"], "bad baseline: unknown name 'fa2'"),
     (["left(g, g)", "--task", "cifar10", "--data-root", "/nowhere"], "cifar-10-python.tar.gz"),
 ])

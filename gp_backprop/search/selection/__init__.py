@@ -1,6 +1,6 @@
 """Parent selection schemes, by name (``space.selection``): each is ``select(rng, ranked, space) -> entry``.
 
-``ranked`` is the population sorted best first (ties: earlier evaluation first); ``rng`` is the controller's own
+``ranked`` is the population sorted best first (``Entry.rank_key``); ``rng`` is the controller's own
 ``random.Random``, so a search is reproducible from its seed (STYLE §8). A new scheme is one file and one line here.
 """
 from __future__ import annotations

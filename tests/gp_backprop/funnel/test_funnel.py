@@ -17,7 +17,9 @@ from gp_backprop.funnel.setups import SetupError, fresh_seeds, setups, task_from
 from tests.gp_backprop.conftest import TINY_FLAGS
 
 URI = "sqlite:///mlruns/mlflow.db"
-FUNNEL = ["--search", "tiny", "--top", "2", "--seeds", "2", "--setups", "A1,A2,A3", "--workers", "2"]
+FUNNEL = ["--search", "tiny", "--top", "2", "--seeds", "2", "--setups", "A1,A2,A3", "--workers", "2",
+          "--tune-points", "3"]
+CONTROLS = {"backprop (reference)", "g/||g||_F"}
 
 
 @pytest.fixture
@@ -35,10 +37,17 @@ def test_funnel_table_matches_mlflow_and_reruns_reproduce_it(searched, capsys):
     assert reevaluate([*FUNNEL, "--out", "first"]) == 0
     printed = capsys.readouterr().out
     table = rows(searched / "first" / "funnel.csv")
-    assert len(table) == 3 * 3                       # (baseline + 2 equations) x 3 setups
+    cells = {(r["setup"], r["equation"]) for r in table}
+    assert len(cells) == (2 + 2) * 3                 # (2 controls + 2 finalists) x 3 setups
     assert {r["setup"] for r in table} == {"A1", "A2", "A3"}
-    assert sum(r["baseline"] == "True" for r in table) == 3
+    assert {r["control"] for r in table} == CONTROLS | {""}
+    finalist_rows = [r for r in table if not r["control"]]
+    assert len(finalist_rows) == 2 * 3 * 2           # each finalist against each control, in each setup
+    assert {r["versus"] for r in finalist_rows} == CONTROLS
+    assert all(0.0 <= float(r["p"]) <= float(r["p_holm"]) <= 1.0 for r in finalist_rows)
     assert all(len(r["seeds_test_acc"].split()) == 2 and r["latex"] for r in table)
+    tuned = (searched / "first" / "tuning.txt").read_text()
+    assert tuned.count("<- best") == 4                # each row tuned once (one dataset)
 
     mc = tracking.client(URI)
     search = tracking.find_search(mc, "tiny")
@@ -63,7 +72,7 @@ def test_funnel_table_matches_mlflow_and_reruns_reproduce_it(searched, capsys):
     capsys.readouterr()
     assert report(["--search", search.info.run_id, "--out", "report"]) == 0
     out = capsys.readouterr().out
-    assert "<- backprop seed" in out and "funnel run" in out
+    assert "<- backprop seed" in out and "funnel run" in out and "Holm" in out
     assert (searched / "report" / "fitness.png").stat().st_size > 0
     assert (searched / "report" / "funnel.md").read_text() == (searched / "first" / "funnel.md").read_text()
 

@@ -155,3 +155,26 @@ def test_ranking_puts_failures_last_and_keeps_evaluation_order_for_ties() -> Non
         ctl.tell(ctl.propose().cid, r)
     assert [e.index for e in ctl.ranked] == [2, 0, 3, 1]
     assert ctl.best().index == 2 and ctl.reference().index == 0
+
+
+def test_the_same_function_under_another_text_is_a_cache_hit() -> None:
+    ctl = Controller(SpaceConfig(population=1, init="seeds:backprop"), seed=0)
+    run(ctl, 80, random.Random(0))
+    trained = [e.cand for e in ctl.population]
+    assert len({c.fkey for c in trained}) == len(trained)                 # no function trained twice
+    assert ctl.function_hits > 0 and sum(ctl.hits.values()) == ctl.cache_hits
+    assert all(c.fkey == P.function_key(c.text) for c in trained)
+    # g and its id/left forms are one function: once the reference trained, they are hits, not candidates.
+    assert not any(c.text in ("id(g)", "left(g, dact)") for c in trained[1:])
+
+
+def test_ties_break_by_validation_loss_then_size() -> None:
+    ctl = Controller(SpaceConfig(population=3, init="seeds:backprop,fa,dfa"), seed=0)
+    cands = [ctl.propose() for _ in range(3)]                            # sizes: backprop 3, fa and dfa 7
+    losses = {cands[0].cid: 0.5, cands[1].cid: 0.4, cands[2].cid: 0.4}
+    for c in reversed(cands):
+        ctl.tell(c.cid, EvalResult("ok", val_acc=0.9, val_loss=losses[c.cid]))
+    order = [e.cand.cid for e in ctl.ranked]
+    assert order[-1] == cands[0].cid                                       # the higher loss last, though smallest
+    assert cands[0].size < cands[1].size == cands[2].size
+    assert order[:2] == [cands[2].cid, cands[1].cid]                       # equal loss and size: earlier first

@@ -1,0 +1,136 @@
+"""``evaluate_many(members) -> list[EvalResult]``: train many (equation, task) members as one batched network.
+
+A search trains each candidate at several seeds and learning rates, and a small network's training step is mostly
+per-step overhead, so K members trained as one network (stacked weights, one kernel per layer for all) cost far
+less per member than K calls of ``evaluate``. Each member's result is what ``evaluate`` gives it, up to the order
+in which batched kernels sum (benchmarks/README.md has the speed-up, tests/evaluators/test_evaluate_many.py the
+equivalence).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import torch
+
+from evaluators.batched.model import merge
+from evaluators.batched.optim import family
+from evaluators.batched.sizing import group_sizes, member_bytes, memory_budget
+from evaluators.batched.stacked import Unbatchable
+from evaluators.batched.train import BatchTrainer
+from evaluators.data import Splits
+from evaluators.evaluate import TaskError, _splits, check_task, error_message, evaluate
+from evaluators.models import build_model, install_rule
+from evaluators.task import EvalResult, TaskSpec
+from primitives import EquationError, Rule, compile, parse
+
+# What members of one call must share: the data, the network, the batches and the budget (the rest may differ).
+SHARED = ("dataset", "data_root", "split_seed", "model", "batch_size", "epochs", "max_train_batches", "device")
+# Architectures whose layers all stack (the others, e.g. ConvNet8 with its global-RNG dropout, train one by one).
+BATCHED_ARCHS = ("mlp", "convnet", "wrn", "convnet4")
+
+Member = tuple[str | None, TaskSpec]
+
+
+def check_members(members: Sequence[Member]) -> None:
+    """Raise ``TaskError`` unless every member's task runs and all share the ``SHARED`` settings."""
+    first = members[0][1]
+    for i, (_, task) in enumerate(members):
+        if not isinstance(task, TaskSpec):
+            raise TaskError(f"member {i} is not an (equation text or None, TaskSpec) pair: got {type(task).__name__}")
+        check_task(task)
+        for name in SHARED:
+            if getattr(task, name) != getattr(first, name):
+                raise TaskError(f"evaluate_many members must share {name}: member {i} has {getattr(task, name)!r}, "
+                                f"member 0 {getattr(first, name)!r}; call evaluate_many once per {name}")
+
+
+def evaluate_many(members: Sequence[Member], batch: str | int = "auto") -> list[EvalResult]:
+    """Train every ``(equation_text | None, TaskSpec)`` member; one ``EvalResult`` per member, in order.
+
+    Members share dataset, model, batch size, epochs, ``max_train_batches`` and device (else ``TaskError``); seeds,
+    learning rates, optimizers, schedules and hurdles may differ. Each member is trained as ``evaluate`` trains it,
+    with its own initial weights, feedback matrices, noise, running averages and batch order, all drawn from its
+    seed exactly as ``evaluate`` draws them; its rule sees only its own rows. A member that errors, diverges or
+    misses its hurdle gets ``evaluate``'s status and message and leaves the batch; the others are unaffected.
+    ``wall_time`` is the member's share of its batch's time.
+
+    ``batch``: members per batched network; "auto" sizes groups from a memory budget (``batched.sizing``). SGD and
+    Adam members train in separate groups; a group of one trains with ``evaluate``. Architectures outside ``BATCHED_ARCHS`` (ConvNet8) are trained one by
+    one with ``evaluate``: same results, without the speed-up.
+    """
+    members = list(members)
+    if not members:
+        return []
+    check_members(members)
+    if batch != "auto" and not (isinstance(batch, int) and batch >= 1):
+        raise TaskError(f"batch must be 'auto' or a positive integer, got {batch!r}")
+    first = members[0][1]
+    if first.model.arch not in BATCHED_ARCHS:
+        return [evaluate(text, task) for text, task in members]
+    splits = _splits(first.dataset, first.data_root, first.split_seed, first.device)
+    results: list[EvalResult | None] = [None] * len(members)
+    rules: dict[int, Rule | None] = {}
+    for i, (text, task) in enumerate(members):
+        start = time.perf_counter()
+        try:
+            rules[i] = None if text is None else compile(parse(text))
+        except EquationError as exc:
+            results[i] = EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
+                                    message=str(exc))
+    for fam in ("sgd", "adam"):
+        indices = [i for i in rules if family(members[i][1]) == fam]
+        for group in _groups(indices, batch, splits, first):
+            for i, result in zip(group, _train_group([rules[i] for i in group], [members[i] for i in group], splits)):
+                results[i] = result
+    return results
+
+
+def _groups(indices: list[int], batch: str | int, splits: Splits, task: TaskSpec) -> list[list[int]]:
+    if not indices:
+        return []
+    if batch == "auto":
+        train = splits.train.x
+        probe = _build(None, task, splits)
+        per_member = member_bytes(probe, splits.input_shape, task.batch_size, train.numel() * train.element_size())
+        sizes = group_sizes(len(indices), per_member, memory_budget(task.device))
+    else:
+        sizes = [batch] * (len(indices) // batch) + ([len(indices) % batch] if len(indices) % batch else [])
+    starts = [sum(sizes[:g]) for g in range(len(sizes))]
+    return [indices[s:s + size] for s, size in zip(starts, sizes)]
+
+
+def _build(rule: Rule | None, task: TaskSpec, splits: Splits) -> torch.nn.Module:
+    """A member's model with its rule installed, drawn exactly as ``evaluate`` draws it from ``task.seed``."""
+    devices = [torch.device(task.device)] if task.device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        # The CPU generator is the only one a batchable model draws from (torch.manual_seed would also seed CUDA
+        # lazily, recording a stack trace, ~1 ms a member).
+        torch.default_generator.manual_seed(task.seed)
+        model = build_model(task.model, splits.input_shape, splits.num_classes).to(task.device)
+        install_rule(model, rule, task.seed, splits.num_classes)
+    return model
+
+
+def _train_group(rules: list[Rule | None], members: list[Member], splits: Splits) -> list[EvalResult]:
+    if len(members) == 1:   # nothing to share: evaluate itself is the faster way to train one member
+        return [evaluate(*members[0])]
+    start = time.perf_counter()
+    models, built, results = [], [], [None] * len(members)
+    for j, (rule, (_, task)) in enumerate(zip(rules, members)):
+        try:
+            models.append(_build(rule, task, splits))
+            built.append(j)
+        except Exception as exc:  # as in evaluate: a member that cannot be built is an error, not a crash
+            results[j] = EvalResult("error", device=task.device, message=error_message(exc))
+    if built:
+        try:
+            model = merge(models)
+        except Unbatchable:
+            return [evaluate(text, task) for text, task in members]
+        setup = (time.perf_counter() - start) / len(members)
+        trained = BatchTrainer(model, [members[j][1] for j in built], splits).run()
+        for j, result in zip(built, trained):
+            results[j] = replace(result, wall_time=result.wall_time + setup)
+    return results

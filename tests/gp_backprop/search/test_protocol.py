@@ -1,0 +1,124 @@
+"""The fitness protocol (README, "The protocol"): the reference's lr is tuned before the search, logged, cached and
+reused on resume; each candidate trains on an lr grid and keeps its best; a candidate entering the top N is retrained
+on new seeds and its fitness is their mean; rescaled backprop does not beat backprop; hard-threshold presets measure
+against FTP-SH."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from evaluators import EvalResult, ModelSpec, TaskSpec, evaluate
+from gp_backprop.config import SearchConfig, build
+from gp_backprop.parallel import make_backend
+from gp_backprop.presets import PRESETS
+from gp_backprop.search import Candidate, run_search
+from gp_backprop.search.scoring import Scorer, score_rules
+from gp_backprop.tuning import lr_grid, tune, tuning_seeds
+from tests.gp_backprop.conftest import tiny_config
+
+# Small but real: digits, one hidden layer of 32, 4 epochs (backprop learns it; a bad lr does not).
+SMALL = TaskSpec(epochs=4, model=ModelSpec(widths=(32,)))
+
+
+def _search(tmp_path: Path, tracking: bool = True) -> SearchConfig:
+    """A tiny search under the full protocol (a 3-point tuning grid on 2 seeds, to stay quick)."""
+    return tiny_config(tmp_path, fitness={"tune": True, "tune_points": 3, "tune_seeds": 2, "lr_grid": [0.5, 1.0, 2.0],
+                                          "extra_seeds": 2}, tracking={"enabled": tracking})
+
+
+def test_the_tuning_table_is_printed_logged_cached_and_reused_on_resume(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _search(tmp_path)
+    first = run_search(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "Tuning the reference's lr" in out and "<- best" in out and "(from the cache)" not in out
+    snap = json.loads((cfg.run_dir / "checkpoint.json").read_text())
+    rows = snap["tuning"]["rows"]
+    assert [r["lr"] for r in rows] == pytest.approx(lr_grid(cfg.task.lr, 3))
+    best = max(rows, key=lambda r: (r["mean"], -r["val_loss"]))
+    assert snap["lr"] == best["lr"]
+    mc = MlflowClient(cfg.tracking.uri)
+    parent = mc.get_run(first.run_id)
+    assert float(parent.data.params["fitness.tuned_lr"]) == pytest.approx(snap["lr"])
+    assert "lr_tuning.txt" in {a.path for a in mc.list_artifacts(first.run_id)}
+
+    resumed = run_search(build([("more", {"budget": {"max_evals": 16}})], base=cfg.to_dict()), resume=True,
+                         progress=False)
+    assert "Tuning the reference's lr" not in capsys.readouterr().out      # the checkpoint's lr, no retuning
+    assert len(resumed.controller.population) == 16
+    run_search(build([("other", {"name": "tiny2"})], base=cfg.to_dict()), progress=False)
+    assert "(from the cache)" in capsys.readouterr().out                   # same task: the cached table
+    assert json.loads((cfg.run_dir.parent / "tiny2" / "checkpoint.json").read_text())["lr"] == snap["lr"]
+
+
+def test_each_candidate_keeps_its_best_lr_and_top_candidates_are_the_mean_of_three_seeds(tmp_path: Path) -> None:
+    cfg = _search(tmp_path, tracking=False)
+    out = run_search(cfg, progress=False)
+    lr = json.loads((cfg.run_dir / "checkpoint.json").read_text())["lr"]
+    grid = {round(lr * f, 12) for f in cfg.fitness.lr_grid}
+    for e in out.controller.population:
+        assert round(e.score.lr, 12) in grid
+    promoted = [e for e in out.controller.population if e.score.n == 3]
+    assert promoted and all(e.result.status == "ok" for e in promoted)
+    assert all(e.score.n == 1 for e in out.controller.population if e.result.status != "ok")
+    best = out.controller.ranked[0]
+    # Retrain the best candidate on its three seeds at its chosen lr: the recorded fitness is exactly their mean.
+    accs = [evaluate(best.cand.text, cfg.task.with_(lr=best.score.lr, seed=s)).fitness
+            for s in tuning_seeds(cfg.task, 3)]
+    assert best.fitness == pytest.approx(statistics.fmean(accs))
+    assert best.score.std == pytest.approx(statistics.stdev(accs))
+
+
+def test_a_candidate_enters_the_top_n_only_after_its_extra_seeds() -> None:
+    task = TaskSpec(lr=0.1, seed=7)
+    asked: list[float] = []
+
+    def promising(fitness: float) -> bool:
+        asked.append(fitness)
+        return fitness > 0.5
+
+    scorer = Scorer(task, 0.1, (0.5, 1.0, 2.0), 2, promising)
+    good, bad = Candidate(0, "left(g, g)", "k0"), Candidate(1, "scale_2(g)", "k1")
+    jobs = scorer.start(good) + scorer.start(bad)
+    assert [j.task.lr for j in jobs] == pytest.approx([0.05, 0.1, 0.2] * 2)
+    assert {j.task.seed for j in jobs} == {7}
+    accs = {0: 0.8, 1: 0.9, 2: 0.7, 3: 0.3, 4: 0.4, 5: 0.2}
+    more, finished = [], []
+    for j in jobs:
+        m, f = scorer.done(j.jid, EvalResult("ok", accs[j.jid], val_loss=1.0), 0.1)
+        more += m
+        finished += [f] if f else []
+    assert [f.cid for f in finished] == [1] and finished[0].score.n == 1 and finished[0].score.mean == 0.4
+    assert [(j.cid, j.task.seed, j.task.lr) for j in more] == [(0, 1007, 0.1), (0, 1008, 0.1)]
+    out = [scorer.done(j.jid, EvalResult("ok", a, val_loss=2.0), 0.1)[1] for j, a in zip(more, (0.6, 0.7))]
+    assert out[0] is None and out[1].score.n == 3
+    assert out[1].score.mean == pytest.approx((0.9 + 0.6 + 0.7) / 3)
+    assert out[1].score.val_loss == pytest.approx((1.0 + 2.0 + 2.0) / 3)
+    assert out[1].result.val_acc == 0.9 and asked == [0.9, 0.4]
+
+
+def test_rescaled_backprop_does_not_beat_the_tuned_reference() -> None:
+    backend = make_backend("loky", "evaluators:evaluate", SMALL, workers=2)
+    backend.start()
+    try:
+        table = tune("left(g, g)", SMALL, backend, 8, 2.0, 3)
+        scores = score_rules(["left(g, g)", "scale_0.5(g)", "scale_2(g)", "scale_10(g)"], SMALL, table.best.lr,
+                             (0.5, 1.0, 2.0), 2, backend)
+    finally:
+        backend.close()
+    ref = scores[0]
+    assert ref.score.n == 3
+    for s in scores[1:]:
+        # Not above the reference by more than the seed noise the reference itself shows.
+        assert s.score.mean <= ref.score.mean + max(ref.score.std, 0.005), (s.score, ref.score)
+
+
+@pytest.mark.parametrize("preset, reference", [("ftprop-sign", "ftp_sh"), ("ftprop-qrelu", "ftp_sh_qrelu")])
+def test_hard_threshold_presets_measure_against_ftp_sh(preset: str, reference: str) -> None:
+    cfg = build([("preset", PRESETS[preset])])
+    assert cfg.space.reference == reference and cfg.space.hard_threshold
+    assert cfg.task.model.activation == preset.split("-")[1]
