@@ -33,7 +33,7 @@ from evaluators.task import EvalResult, TaskSpec
 from gp_backprop.config import build
 from gp_backprop.search import Outcome, run_search
 
-SLOW_STORE = 0.1     # seconds a child run's write takes in the overhead runs' slow store (a distant server)
+SLOW_STORE = 0.1     # seconds per child run that the overhead runs' slow store takes (a distant server)
 
 
 def sleeping(text: str, task: TaskSpec) -> EvalResult:
@@ -43,15 +43,14 @@ def sleeping(text: str, task: TaskSpec) -> EvalResult:
 
 
 def slow_store(on: bool) -> None:
-    """Make every child run's last write, ``set_terminated``, SLOW_STORE seconds slower (or restore it)."""
-    from mlflow import MlflowClient  # not at the top: the workers import this module for ``sleeping``
-    if on and not hasattr(MlflowClient, "_fast_set_terminated"):
-        MlflowClient._fast_set_terminated = MlflowClient.set_terminated
-        MlflowClient.set_terminated = lambda self, *a, **k: (time.sleep(SLOW_STORE),
-                                                             self._fast_set_terminated(*a, **k))[1]
-    elif not on and hasattr(MlflowClient, "_fast_set_terminated"):
-        MlflowClient.set_terminated = MlflowClient._fast_set_terminated
-        del MlflowClient._fast_set_terminated
+    """Make the local store's batch write take SLOW_STORE seconds per child run longer (or restore it)."""
+    from gp_backprop.tracking.sinks import SqlSink  # not at the top: the workers import this module for ``sleeping``
+    if on and not hasattr(SqlSink, "_fast_write"):
+        SqlSink._fast_write = SqlSink.write
+        SqlSink.write = lambda self, records: (time.sleep(SLOW_STORE * len(records)), self._fast_write(records))[1]
+    elif not on and hasattr(SqlSink, "_fast_write"):
+        SqlSink.write = SqlSink._fast_write
+        del SqlSink._fast_write
 
 
 def one(label: str, root: Path, evals: int, seed: int, sleep: float = 0.0, **layers: dict) -> tuple[float, float]:

@@ -57,8 +57,8 @@ def evaluate_many(members: Sequence[Member], batch: str | int = "auto") -> list[
     ``wall_time`` is the member's share of its batch's time.
 
     ``batch``: members per batched network; "auto" sizes groups from a memory budget (``batched.sizing``). SGD and
-    Adam members train in separate groups; a group of one trains with ``evaluate``. Architectures outside ``BATCHED_ARCHS`` (ConvNet8) are trained one by
-    one with ``evaluate``: same results, without the speed-up.
+    Adam members train in separate groups; a group of one trains with ``evaluate``. Architectures outside
+    ``BATCHED_ARCHS`` (ConvNet8) are trained one by one with ``evaluate``: same results, without the speed-up.
     """
     members = list(members)
     if not members:

@@ -244,7 +244,8 @@ def build(layers: list[tuple[str, dict[str, Any]]], base: dict[str, Any] | None 
     cfg = SearchConfig(
         name=d["name"], seed=d["seed"], preset=d["preset"],
         space=SpaceConfig(**d["space"]), budget=BudgetConfig(**d["budget"]), task=TaskSpec.from_dict(d["task"]),
-        fitness=FitnessConfig(**{**d["fitness"], "lr_grid": tuple(d["fitness"]["lr_grid"])}), evaluation=EvaluationConfig(**d["evaluation"]), parallel=ParallelConfig(**d["parallel"]),
+        fitness=FitnessConfig(**{**d["fitness"], "lr_grid": tuple(d["fitness"]["lr_grid"])}),
+        evaluation=EvaluationConfig(**d["evaluation"]), parallel=ParallelConfig(**d["parallel"]),
         tracking=TrackingConfig(**d["tracking"]))
     validate(cfg)
     return cfg

@@ -9,11 +9,13 @@ import bisect
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Row", "write_csv", "fitness_curves", "plot_progress", "summary_table", "duration"]
+__all__ = ["Row", "write_csv", "fitness_curves", "plot_progress", "plot_equations", "mathtext", "summary_table",
+           "duration"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,36 @@ def plot_progress(fitness: Sequence[float], reference: float | None, path: str |
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
+
+
+_DOUBLE_SUPERSCRIPT = re.compile(r"((?:\\[A-Za-z]+|[A-Za-z])(?:\^\{[^{}]*\}|_\{[^{}]*\})+)(?=\^)")
+
+
+def mathtext(tex: str) -> str:
+    """``tex`` in the subset matplotlib's mathtext parses: ``\\leq`` for ``\\le``, and a braced base for a second
+    superscript (``h^{p}^{2}`` -> ``{h^{p}}^{2}``, which TeX itself refuses too)."""
+    tex = re.sub(r"\\(le|ge)(?![A-Za-z])", r"\\\1q", tex)
+    return _DOUBLE_SUPERSCRIPT.sub(r"{\1}", tex)
+
+
+def plot_equations(rows: Sequence[Row], reference: Row | None, path: str | Path,
+                   reference_name: str = "backprop") -> None:
+    """PNG of the hall of fame's equations typeset with matplotlib's mathtext, one line each: rank, fitness (mean
+    validation accuracy), equation; the reference seed's line last."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    lines = [(f"{r.rank}.", f"{r.score:.4f}", r.latex) for r in rows]
+    if reference is not None:
+        lines.append((f"#{reference.rank}", f"{reference.score:.4f}", reference.latex))
+    fig = Figure(figsize=(10, 0.85 * len(lines) + 0.6), dpi=100)
+    FigureCanvasAgg(fig)
+    fig.text(0.01, 1 - 0.25 / fig.get_figheight(), "rank   fitness   equation", fontsize=11, weight="bold", va="top")
+    for i, (rank, acc, tex) in enumerate(lines):
+        y = 1 - (0.6 + 0.85 * i + 0.4) / fig.get_figheight()
+        name = f"   ({reference_name} seed)" if reference is not None and i == len(lines) - 1 else ""
+        fig.text(0.01, y, f"{rank:>5}   {acc}   ${mathtext(tex)}${name}", fontsize=12, va="center")
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.2)
 
 
 def summary_table(rows: Sequence[Row], ref: Row | None, reference_name: str) -> str:

@@ -24,9 +24,9 @@ QRELU_CONTROLS = (("ftp_sh_qrelu", "FTP-SH"), ("sste_qrelu", "SSTE"))
 
 
 def _finalist(r: Any) -> Finalist:
-    p = r.data.params
-    return Finalist(p["equation"], p.get("latex", ""), p["key"], r.data.metrics.get("fitness", float("nan")),
-                    r.info.run_id)
+    p = r.data.params  # search children carry no LaTeX param (the parent's hall_of_fame.png shows it)
+    latex = p.get("latex") or P.latex(P.parse(p["equation"], P.default_pset(True)))
+    return Finalist(p["equation"], latex, p["key"], r.data.metrics.get("fitness", float("nan")), r.info.run_id)
 
 
 def controls(run: Any) -> list[Finalist]:

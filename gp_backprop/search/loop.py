@@ -26,7 +26,7 @@ from gp_backprop.search.lock import SearchLock
 from gp_backprop.search.reference import tuned_lr
 from gp_backprop.search.scoring import Finished, Job, Scorer
 from gp_backprop.search.hall_of_fame import hall_of_fame
-from gp_backprop.tracking import Tracker
+from gp_backprop.tracking import Tracker, check_server
 
 __all__ = ["Outcome", "run_search", "prepare"]
 
@@ -49,6 +49,8 @@ class Outcome:
     run_id: str = ""
     experiment_id: str = ""
     tracking_failures: int = 0
+    runs_tracked: int = 0         # child runs in MLflow at the end
+    runs_waiting: int = 0         # trained candidates whose run did not reach MLflow: --resume writes them
     stats: dict[str, Any] = field(default_factory=dict)
     message: str = ""             # why, for statuses "task error" and "write error"
     signum: int = 0               # the signal that stopped it, for status "interrupted"
@@ -89,6 +91,8 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
     import torch
     torch.set_num_threads(1)  # the controller's feasibility probes are tiny; threads would only compete with workers
     Controller(cfg.space, cfg.seed)  # settings only the controller checks (selection) fail before any file is made
+    if cfg.tracking.enabled:
+        check_server(cfg.tracking.uri)  # a server that is not there fails in seconds, before the lock makes a file
     with SearchLock(cfg.run_dir, cfg.name):
         folder, saved = prepare(cfg, resume, overwrite, repair)
         ctl, elapsed0, logged, run_id = _restore(cfg, folder, saved, repair)
@@ -108,6 +112,10 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
                 folder.reset()
                 loop.snapshot("running")
             return loop.run()
+        except BaseException as exc:
+            if tracker is not None:  # the parent run says how the search ended, even when it ended in an exception
+                tracker.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
         finally:
             backend.close()
             folder.close()
@@ -300,10 +308,11 @@ class _Loop:
             out["top_n_median_fitness"] = ctl.ranked[min(len(ctl.ranked), self.cfg.space.population) // 2].fitness
         return out
 
-    def _artifacts(self) -> None:
-        rows, _ = hall_of_fame(self.ctl, self.cfg.tracking.hall_of_fame)
-        ref = self.ctl.reference()
-        self.tracker.artifacts(rows, [e.fitness for e in self.ctl.population], ref.fitness if ref else None)
+    def _artifacts(self, status: str = "running") -> None:
+        rows, ref = hall_of_fame(self.ctl, self.cfg.tracking.hall_of_fame)
+        facts = {"status": status, "evaluations": len(self.ctl.population), "cache_hits": self.ctl.cache_hits,
+                 "elapsed": self.elapsed()}
+        self.tracker.artifacts(rows, [e.fitness for e in self.ctl.population], ref, facts)
 
     def snapshot(self, status: str, background: bool = False) -> None:
         fields = {"status": status, "elapsed": self.elapsed(), "config": self.cfg.to_dict(),
@@ -322,16 +331,18 @@ class _Loop:
         session = time.monotonic() - self.session_start
         if self.bar is not None:
             self.bar.close()
-        failures, exp_id = 0, ""
+        failures, exp_id, tracked, waiting = 0, "", 0, 0
         if self.tracker is not None:
             if self.ctl.population:
                 self.tracker.progress(len(self.ctl.population), stats)
-                self._artifacts()
+                self._artifacts(status)
             if self.tracker.backlog() > 200:
                 print(f"Writing {self.tracker.backlog()} queued runs to MLflow...", file=sys.stderr)
-            self.tracker.close({"interrupted": "KILLED", "write error": "KILLED", "task error": "FAILED"}
-                               .get(status, "FINISHED"))
+            ended = "FINISHED" if status in ("finished", "time budget", "exhausted") else \
+                "FAILED" if status == "task error" else "KILLED"
+            self.tracker.close(ended)
             failures, exp_id = self.tracker.failures, self.tracker.experiment_id
+            tracked, waiting = self.tracker.logged, self.tracker.backlog()
         self.snapshot({"interrupted": "interrupted", "write error": "interrupted", "task error": "failed"}
                       .get(status, "finished"))
         self.folder.close()
@@ -340,8 +351,8 @@ class _Loop:
         if self.stop == "write error":
             status = "write error"
         return Outcome(self.ctl, status, self.elapsed(), len(self.ctl.population) - self.session_base, session,
-                       stats["utilization"], self.backend.capacity(), self.run_id, exp_id, failures, stats,
-                       self.message, self.signum)
+                       stats["utilization"], self.backend.capacity(), self.run_id, exp_id, failures, tracked, waiting,
+                       stats, self.message, self.signum)
 
 
 def _main_thread() -> bool:

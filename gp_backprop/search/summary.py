@@ -32,15 +32,16 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
     rows, ref = hall_of_fame(ctl, min(cfg.tracking.hall_of_fame, 10))
     print("\n" + summary_table(rows, ref, cfg.space.reference), file=file)
     if cfg.tracking.enabled and outcome.run_id:
-        print(f"MLflow: experiment {cfg.name!r}, parent run {outcome.run_id} ({len(ctl.population)} child runs; "
-              "hall_of_fame.csv and fitness.png are its artifacts)", file=file)
+        waiting = (f"; {outcome.runs_waiting} wait for --resume (the store did not answer)"
+                   if outcome.runs_waiting else "")
+        print(f"MLflow: experiment {cfg.name!r}, parent run {outcome.run_id}: {outcome.runs_tracked} of "
+              f"{len(ctl.population)} child runs reached MLflow{waiting}; artifacts hall_of_fame.png, "
+              "hall_of_fame.csv and fitness.png", file=file)
         if cfg.tracking.uri.startswith(("http://", "https://")):
             print(f"  open {cfg.tracking.uri.rstrip('/')}/#/experiments/{outcome.experiment_id}/runs/"
                   f"{outcome.run_id}", file=file)
         else:
             print(f"  mlflow ui --backend-store-uri {cfg.tracking.uri} --host 127.0.0.1   "
                   "# then open http://127.0.0.1:5000", file=file)
-        if outcome.tracking_failures:
-            print(f"  {outcome.tracking_failures} MLflow writes failed; --resume writes the missing runs", file=file)
     print(f"Checkpoint: {cfg.run_dir / 'checkpoint.json'} (continue with --resume --name {cfg.name}"
           f"{'' if outcome.status in ('interrupted', 'write error') else ' --max-evals N'})", file=file)

@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import primitives as P
+
 from gp_backprop.render import Row
 
 __all__ = ["RecordError", "find_search", "children", "candidates", "rank_key", "search_rows"]
@@ -51,17 +53,22 @@ def children(mc: Any, run: Any, extra: str = "", order: Sequence[str] = ()) -> l
             return out
 
 
+def evaluation(r: Any) -> int:
+    """A child run's evaluation number (a metric; a param in stores written before issue 14)."""
+    return int(r.data.metrics.get("evaluation") or r.data.params.get("evaluation", 0))
+
+
 def candidates(mc: Any, run: Any) -> list[Any]:
     """Every trained candidate of a search, in evaluation order."""
     kids = children(mc, run, "params.status != ''")
-    return sorted(kids, key=lambda r: int(r.data.params.get("evaluation", "0")))
+    return sorted(kids, key=evaluation)
 
 
 def rank_key(r: Any) -> tuple[float, float, int, int]:
     """A child run's place in the search's ranking, as the search itself ranked it (``Entry.rank_key``): fitness,
     then lower validation loss, then the smaller equation, then the earlier evaluation."""
     m, p = r.data.metrics, r.data.params
-    return (-m.get("fitness", 0.0), m.get("val_loss", math.inf), int(p.get("size", 0)), int(p["evaluation"]))
+    return (-m.get("fitness", 0.0), m.get("val_loss", math.inf), int(p.get("size", 0)), evaluation(r))
 
 
 def search_rows(mc: Any, run: Any, top: int) -> tuple[list[Any], Any, list[float], dict[str, int]]:
@@ -74,8 +81,9 @@ def search_rows(mc: Any, run: Any, top: int) -> tuple[list[Any], Any, list[float
 
     def row(rank: int, r: Any) -> Row:
         p, m = r.data.params, r.data.metrics
-        return Row(rank, m.get("val_acc", 0.0), m.get("test_acc", 0.0), p["status"], p["equation"], p.get("latex", ""),
-                   p["key"], int(p["evaluation"]), 1, m.get("fitness", 0.0), m.get("fitness_std", 0.0),
+        latex = p.get("latex") or P.latex(P.parse(p["equation"], P.default_pset(True)))
+        return Row(rank, m.get("val_acc", 0.0), m.get("test_acc", 0.0), p["status"], p["equation"], latex,
+                   p["key"], evaluation(r), 1, m.get("fitness", 0.0), m.get("fitness_std", 0.0),
                    int(m.get("seeds", 1)), m.get("lr", 0.0))
 
     ref = next(((i + 1, r) for i, r in enumerate(ranked) if r.data.params.get("origin") == "reference"), None)

@@ -3,13 +3,14 @@ and the limits of what a run can hold."""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_URI", "PARAM_MAX", "TrackingError", "client", "check_server", "prepare_sqlite"]
+__all__ = ["DEFAULT_URI", "PARAM_MAX", "TrackingError", "client", "check_server", "fail_fast", "prepare_sqlite", "quiet"]
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"  # sqlite, not MLflow's file store (deprecated, refused without an env var)
 PARAM_MAX = 6000                            # MLflow's limit on a param value
@@ -23,6 +24,7 @@ def client(uri: str) -> Any:
     """An ``MlflowClient`` on ``uri`` (a local sqlite store is created and prepared first)."""
     from mlflow import MlflowClient  # MLflow takes seconds to import: only the commands that track pay for it
 
+    quiet()
     prepare_sqlite(uri)
     return MlflowClient(tracking_uri=absolute(uri))
 
@@ -33,6 +35,22 @@ def absolute(uri: str) -> str:
     if not uri.startswith("sqlite:///") or uri.startswith("sqlite:////"):
         return uri
     return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+
+
+def quiet() -> None:
+    """Keep MLflow to our one-line messages: no database error tracebacks (a locked sqlite store logs one per
+    failed write; we retry and warn once), no "View run ..." lines per run on an HTTP store, no migration logs.
+    Settings a user exported win."""
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    for name, level in (("mlflow", logging.CRITICAL), ("alembic", logging.ERROR), ("sqlalchemy", logging.ERROR)):
+        logging.getLogger(name).setLevel(level)
+
+
+def fail_fast() -> None:
+    """HTTP calls to a tracking server that fail in seconds instead of MLflow's minutes of retries (the writer
+    retries with its own backoff and keeps the search going). Settings a user exported win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 
 
 def check_server(uri: str) -> None:
@@ -53,7 +71,6 @@ def prepare_sqlite(uri: str) -> None:
     per commit instead of three, and ``mlflow ui`` can read while the search writes."""
     if not uri.startswith("sqlite:///"):
         return
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial tables..." each time
     path = Path(uri[len("sqlite:///"):])
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)

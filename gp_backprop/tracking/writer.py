@@ -1,16 +1,15 @@
 """MLflow tracking off the search's critical path: one experiment per search name, a parent run per search and a
-nested child run per trained candidate, written by one background thread of the controller process. The parent
-run's progress metrics and artifacts go ahead of queued child runs.
+nested child run per trained candidate, written by one thread of the controller process.
 
-Each child is ``create_run`` (tags) + one ``log_batch`` (params and metrics) + ``set_terminated``, through
-``MlflowClient`` only, so nothing touches MLflow's global active-run state.
+The thread wakes every ``flush_every`` seconds and writes what came in since: the child runs in order (a batch per
+database transaction on a local store, see ``sinks``), then the parent's progress metrics, tags and artifacts. A
+write counts only once it succeeded; a failed one stays queued and is retried with backoff, so the runs in MLflow
+are always the first ``logged`` results (and ``--resume`` writes the rest, found by their ``gp.key`` tag).
 """
 from __future__ import annotations
 
-import itertools
-import math
+import collections
 import os
-import queue
 import sys
 import tempfile
 import threading
@@ -22,201 +21,253 @@ from typing import Any, Protocol
 from evaluators.task import EvalResult
 
 from gp_backprop.errors import first_line
-from gp_backprop.render import plot_progress, write_csv
-from gp_backprop.tracking.store import PARAM_MAX, TrackingError, check_server, client
+from gp_backprop.render import plot_equations, plot_progress, write_csv
+from gp_backprop.tracking.describe import describe_search
+from gp_backprop.tracking.runs import FAILED, RunRecord, child_record, relevant_params, run_name
+from gp_backprop.tracking.sinks import make_sink
+from gp_backprop.tracking.store import PARAM_MAX, TrackingError, check_server, client, fail_fast
 
 __all__ = ["Tracker", "Trained"]
 
-_FAILED = ("error", "crashed", "timeout")  # shown as failed runs in the UI
-_PARENT, _CHILD, _END = 0, 1, 2   # writer queue priorities: the parent run's metrics first, the end last
-
-
-def _ms(t: float) -> int:
-    return int(t * 1000)
+FLUSH = 1.0               # seconds between writes: a run is in MLflow ~1 s after its result, in one transaction
+RETRY = (0.5, 8.0)        # backoff after a failed write: first and longest wait, in seconds
+OUTAGE = 5.0              # seconds of failed writes before the one warning line
+CLOSE_WAIT = 30.0         # the most the end of a search waits for MLflow without a successful write
 
 
 class Trained(Protocol):
     """What the writer reads of one trained candidate (the search's population entry)."""
 
     index: int                # evaluation number, from 0
-    cand: Any                 # .text, .latex, .key, .parent, .origin, .mutation
+    cand: Any                 # .text, .key, .parent, .origin, .mutation, .latex
     result: EvalResult
     score: Any                # .mean, .std, .n, .lr, .val_loss over its seeds (None: the result alone)
-    fitness: float
+    fitness: float            # the score's mean (or the result's fitness)
     busy: float               # worker seconds
     at: float                 # epoch seconds when the result came back
 
 
 class Tracker:
     """Queue-fed MLflow writer. ``open`` is synchronous (the parent run id goes into the checkpoint); everything
-    after it is queued and written by the thread; ``close`` waits for the queue to drain."""
+    after it is written by the thread; ``close`` writes what is left (``CLOSE_WAIT`` seconds at most without a
+    successful write)."""
 
     def __init__(self, uri: str, experiment: str, artifacts: str = "mlruns/artifacts", reference_name: str = "backprop",
-                 top: int = 0) -> None:
+                 top: int = 0, flush_every: float = FLUSH) -> None:
         self.uri, self.experiment, self.artifact_root = uri, experiment, artifacts  # for a new sqlite experiment
         self.reference_name, self.top = reference_name, top             # for the plot: reference line, top-N median
+        self.flush_every = flush_every
         self.client: Any = None
-        self.run_id = ""
-        self.experiment_id = ""
-        self.logged = 0                  # population entries (a prefix) handed to MLflow; read by checkpoints
-        self.failures = 0
+        self.sink: Any = None
+        self.run_id = self.experiment_id = ""
+        self.logged = 0                  # population entries whose child run is in MLflow
+        self.failures = 0                # failed writes (each retried)
         self.first_failure = ""
+        self.warned = False
+        self._pending: collections.deque = collections.deque()   # entries not yet in MLflow, in order
+        self._records: dict[int, RunRecord] = {}                 # built once, so a retry writes the same run
+        self._ids: dict[str, tuple[str, str]] = {}               # gp.key -> (run id, run name) of written runs
+        self._lock = threading.Lock()                            # the parent's queued metrics, tags, artifacts
+        self._metrics: list[tuple[str, float, int, int]] = []
+        self._tags: dict[str, str] = {}
+        self._artifacts: tuple | None = None
+        self._best = -1.0
+        self._status = ""                # the parent's end status once close() is called; "ended" once written
+        self._deadline = 0.0
+        self._wait = CLOSE_WAIT
+        self._closing = threading.Event()
+        self._failing_since = 0.0
+        self._provenance: dict[str, str] = {}
+        self._notes: list[tuple[dict[str, str], dict[str, str]]] = []
         self.write_error = ""            # a local file write that failed (disk full, read-only): the search stops
-        self._done = 0                   # queue items handled, to tell a slow writer from a stuck one
-        # The writer lags behind the search on a busy machine (it runs on idle CPU only), so the parent run's
-        # progress metrics and artifacts jump the queue of child runs: the UI's charts stay current. The sequence
-        # number keeps FIFO order within a priority (child runs are logged as a prefix of the population).
-        self._queue: queue.PriorityQueue = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._children_in = self._children_out = 0   # child runs queued / handled (one writer thread each)
         self._thread = threading.Thread(target=self._work, name="mlflow-tracking", daemon=True)
 
     # ---- controller side ----------------------------------------------------------------------------------------
     def open(self, params: dict[str, str], run_id: str = "", entries: Sequence[Trained] = (), logged: int = 0) -> str:
-        """Create the experiment and parent run, or on resume reopen ``run_id`` whose children cover the first
-        ``logged`` of ``entries``; then start the writer thread and queue the entries not yet in MLflow."""
-        from mlflow.entities import Param
+        """Create the experiment and parent run, or on resume reopen ``run_id`` and find which of ``entries`` have
+        a whole child run (by ``gp.key``); start the writer thread with the rest queued. ``logged`` (the count the
+        checkpoint kept) is not trusted: the store is asked."""
         from mlflow.exceptions import MlflowException
+        from mlflow.tracking.context.registry import resolve_tags
 
         check_server(self.uri)
+        fail_fast()
         try:
             self.client = client(self.uri)
-            exp = self.client.get_experiment_by_name(self.experiment)
-            if exp is None:
-                self.experiment_id = self.client.create_experiment(self.experiment, self._artifact_location())
-            else:
-                self.experiment_id = exp.experiment_id
+            self._provenance = {k: v for k, v in resolve_tags().items() if k.startswith(("mlflow.user", "mlflow.source"))}
+            self.experiment_id = self._experiment()
             if run_id and self._exists(run_id):
                 self.run_id = run_id
                 self.client.update_run(run_id, status="RUNNING")
-                pending = list(entries[logged:])
-                present = self._reconcile(pending)
-                self.logged = logged
+                self.sink = make_sink(self.client, self.experiment_id, run_id)
+                pending = self._reconcile(entries)
             else:
+                self._create_parent(params)
+                self.sink = make_sink(self.client, self.experiment_id, self.run_id)
                 pending = list(entries)
-                run = self.client.create_run(self.experiment_id, run_name=f"search {self.experiment}",
-                                             tags={"gp.kind": "search"})
-                self.run_id = run.info.run_id
-                items = [Param(k, v[:PARAM_MAX]) for k, v in params.items()]
-                for i in range(0, len(items), 100):  # log_batch takes at most 100 params
-                    self.client.log_batch(self.run_id, params=items[i:i + 100])
-                present = set()
         except (MlflowException, OSError) as exc:
             raise TrackingError(f"cannot use the MLflow store at {self.uri}: {first_line(exc)[:300]}; check "
                                 "--tracking-uri (is the server running?) or pass --no-tracking") from exc
+        self.logged = len(entries) - len(pending)
+        self._pending.extend(pending)
         self._thread.start()
-        for e in pending:
-            self._put(_CHILD, ("child", e, e.index in present))
         return self.run_id
 
     def child(self, entry: Trained) -> None:
-        self._put(_CHILD, ("child", entry, False))
+        self._pending.append(entry)
 
     def progress(self, step: int, metrics: dict[str, float]) -> None:
-        self._put(_PARENT, ("metrics", step, metrics, time.time()))
+        at = int(time.time() * 1000)
+        with self._lock:
+            self._metrics += [(k, float(v), at, step) for k, v in metrics.items()]
 
-    def artifacts(self, rows: Sequence[Any], fitness: Sequence[float], reference: float | None) -> None:
-        self._put(_PARENT, ("artifacts", list(rows), list(fitness), reference))
+    def artifacts(self, rows: Sequence[Any], fitness: Sequence[float], reference: Any,
+                  facts: dict[str, Any] | None = None) -> None:
+        """Queue the hall of fame (``rows``, and the ``reference`` seed's row or None), the fitness curve and the
+        parent's description (``facts``: status, evaluations, cache_hits, elapsed); only the latest is written."""
+        with self._lock:
+            self._artifacts = (list(rows), list(fitness), reference, dict(facts or {}))
 
     def note(self, params: dict[str, str], files: dict[str, str]) -> None:
-        """Params and small text files (name -> content) for the parent run, e.g. the lr tuning table."""
-        self._put(_PARENT, ("note", dict(params), dict(files)))
+        """Params and small text files (name -> content) for the parent run, such as the lr tuning table."""
+        with self._lock:
+            self._notes.append((dict(params), dict(files)))
 
     def backlog(self) -> int:
-        return self._children_in - self._children_out
+        """Trained candidates whose child run is not in MLflow yet."""
+        return len(self._pending)
 
-    def close(self, status: str = "FINISHED", stall: float = 120.0) -> bool:
-        """Finish the parent run after everything queued. Waits as long as the writer makes progress; gives up
-        (returns False) after ``stall`` seconds without any, e.g. when the server went away."""
+    def close(self, status: str = "FINISHED", wait: float = CLOSE_WAIT) -> bool:
+        """Write what is queued, then end the parent run with ``status``. Waits while runs are being written, and
+        gives up after ``wait`` seconds without a successful write, or after one more try when the store was
+        already failing. True when everything reached MLflow."""
         if not self._thread.is_alive():
-            return True
-        self._put(_END, ("end", status))
-        seen, since = -1, time.monotonic()
-        while self._thread.is_alive() and time.monotonic() - since < stall:
-            if self._done != seen:
-                seen, since = self._done, time.monotonic()
-            self._thread.join(1.0)
-        return not self._thread.is_alive()
-
-    def _put(self, priority: int, item: tuple) -> None:
-        if item[0] == "child":
-            self._children_in += 1
-        self._queue.put((priority, next(self._seq), item))
+            return not self._pending
+        self._status, self._wait = status, wait
+        self._deadline = time.monotonic() + max(wait - 5.0, 0.0)  # an in-flight write may take up to 5 s more
+        self._closing.set()
+        while self._thread.is_alive() and time.monotonic() < self._deadline + 5.0:
+            self._thread.join(0.2)
+        return not self._thread.is_alive() and not self._pending and self._status == "ended"
 
     # ---- writer thread ------------------------------------------------------------------------------------------
     def _work(self) -> None:
-        if hasattr(os, "SCHED_IDLE"):
-            # The writer runs only on CPU the workers and the controller leave idle (Linux schedules threads one by
-            # one), so tracking never slows the search; a backlog left by a saturated machine is written by close().
-            try:
-                os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
-            except OSError:  # a sandbox that forbids it: the writer then runs at normal priority
-                pass
+        delay = 0.0  # the backoff after a failed write
         while True:
-            item = self._queue.get()[2]
-            try:
-                if item[0] == "child":
-                    if not item[2]:
-                        self._log_child(item[1])
-                elif item[0] == "metrics":
-                    self._log_metrics(*item[1:])
-                elif item[0] == "artifacts":
-                    self._log_artifacts(*item[1:])
-                elif item[0] == "note":
-                    self._log_note(*item[1:])
-                elif item[0] == "end":
-                    self.client.set_terminated(self.run_id, item[1])
+            if delay and self._closing.is_set():
+                time.sleep(max(0.0, min(delay, self._deadline - time.monotonic())))
+            elif not self._closing.is_set():
+                self._closing.wait(delay or self.flush_every)
+            outage = bool(self._failing_since)
+            ok = self._flush()
+            if self._closing.is_set():
+                if ok and self._attempt(lambda: self.client.set_terminated(self.run_id, self._status)):
+                    self._status = "ended"
                     return
-            except Exception as exc:  # noqa: BLE001 - tracking must never crash the search
-                if isinstance(exc, OSError) and not self.write_error:  # but a full disk stops it, as for checkpoints
-                    self.write_error = f"cannot write {exc.filename or 'the MLflow artifacts'} ({exc.strerror})"
-                self.failures += 1
-                if self.failures == 1:
-                    self.first_failure = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
-                    print(f"warning: MLflow tracking failed ({self.first_failure}); the search goes on, the "
-                          "checkpoint keeps every result", file=sys.stderr)
-            finally:
-                self._done += 1
-                if item[0] == "child":
-                    self.logged += 1
-                    self._children_out += 1
+                if time.monotonic() >= self._deadline or (outage and self._failing_since):
+                    return  # what is left waits for --resume
+            delay = 0.0 if ok else min(RETRY[1], 2 * delay if delay else RETRY[0])
 
-    def _log_child(self, e: Trained) -> None:
-        from mlflow.entities import Metric, Param
+    def _flush(self) -> bool:
+        """Children in order, then the parent's metrics and tags, then its artifacts. False at the first failure."""
+        while self._pending:
+            batch = [self._record(e) for e in list(self._take())]
+            if not self._attempt(lambda: self.sink.write(batch)):
+                return False
+            self._written(batch)
+        with self._lock:
+            metrics, tags, arts = self._metrics, dict(self._tags), self._artifacts
+            self._metrics = []
+        if (metrics or tags) and not self._attempt(lambda: self._log_parent(metrics, tags)):
+            with self._lock:
+                self._metrics = metrics + self._metrics
+            return False
+        with self._lock:
+            for k in tags:
+                if self._tags.get(k) == tags[k]:
+                    del self._tags[k]
+        if arts is not None:
+            if not self._attempt(lambda: self._log_artifacts(*arts)):
+                return False
+            with self._lock:
+                if self._artifacts is arts:
+                    self._artifacts = None
+        while self._notes:
+            if not self._attempt(lambda: self._log_note(*self._notes[0])):
+                return False
+            with self._lock:
+                self._notes.pop(0)
+        return True
 
-        r, c = e.result, e.cand
-        end = _ms(e.at)
-        start = end - _ms(e.busy)
-        run = self.client.create_run(self.experiment_id, start_time=start, run_name=c.text[:250],
-                                     tags={"mlflow.parentRunId": self.run_id, "gp.key": c.key})
-        params = {"equation": c.text, "latex": c.latex, "key": c.key, "parent_key": c.parent,
-                  "mutation": c.mutation, "origin": c.origin, "status": r.status, "evaluation": str(e.index + 1),
-                  "message": r.message, "size": str(c.size)}
-        metrics = [Metric("val_acc", v, end, step) for step, v in enumerate(r.val_curve, 1)]
-        if not r.val_curve:
-            metrics.append(Metric("val_acc", r.val_acc, end, 0))
-        metrics += [Metric("fitness", e.fitness, end, 0), Metric("test_acc", r.test_acc, end, 0),
-                    Metric("wall_time", r.wall_time or e.busy, end, 0)]
-        if e.score is not None:  # mean over seeds at the chosen lr (README, "The protocol")
-            metrics += [Metric("fitness_std", e.score.std, end, 0), Metric("seeds", e.score.n, end, 0),
-                        Metric("lr", e.score.lr, end, 0)]
-            if math.isfinite(e.score.val_loss):
-                metrics.append(Metric("val_loss", e.score.val_loss, end, 0))
-        self.client.log_batch(run.info.run_id, metrics=metrics,
-                              params=[Param(k, v[:PARAM_MAX]) for k, v in params.items()])
-        self.client.set_terminated(run.info.run_id, "FAILED" if r.status in _FAILED else "FINISHED", end)
+    def _take(self) -> list[Trained]:
+        n = min(self.sink.batch, len(self._pending))
+        return [self._pending[i] for i in range(n)]
 
-    def _log_metrics(self, step: int, metrics: dict[str, float], at: float) -> None:
-        from mlflow.entities import Metric
+    def _attempt(self, write: Any) -> bool:
+        try:
+            write()
+        except Exception as exc:  # noqa: BLE001 - tracking must never stop the search; the write is retried
+            if isinstance(exc, OSError) and exc.filename and not self.write_error:  # a full disk stops it, though
+                self.write_error = f"cannot write {exc.filename} ({exc.strerror})"
+            self.failures += 1
+            now = time.monotonic()
+            self._failing_since = self._failing_since or now
+            if self.failures == 1:
+                self.first_failure = f"{type(exc).__name__}: {first_line(exc)[:200]}"
+            if not self.warned and now - self._failing_since >= OUTAGE:
+                self.warned = True
+                print(f"warning: the MLflow store at {self.uri} has failed for {now - self._failing_since:.0f} s "
+                      f"({first_line(exc)[:160]}); {len(self._pending)} runs queued. The search goes on and writes "
+                      "them when the store answers; what is left at the end, --resume writes", file=sys.stderr)
+            return False
+        self._failing_since = 0.0
+        return True
 
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), _ms(at), step) for k, v in metrics.items()])
+    def _record(self, e: Trained) -> RunRecord:
+        rec = self._records.get(e.index)
+        if rec is None:
+            parent = self._ids.get(e.cand.parent, ("", ""))
+            rec = self._records[e.index] = child_record(e, self.run_id, self.experiment_id, self.reference_name,
+                                                        self._provenance, parent)
+            self.sink.assign(rec)
+            if rec.run_id:  # ids known before the write: a parent in the same batch is linked too
+                self._ids[rec.key] = (rec.run_id, rec.name)
+        return rec
 
-    def _log_artifacts(self, rows: list[Any], fitness: list[float], reference: float | None) -> None:
+    def _written(self, batch: list[RunRecord]) -> None:
+        for rec in batch:
+            self._pending.popleft()
+            del self._records[rec.index]
+            self._ids[rec.key] = (rec.run_id, rec.name)
+            self.logged += 1
+            with self._lock:
+                if rec.tags.get("gp.role") == "reference":
+                    self._tags["gp.reference_run_id"] = rec.run_id
+                    self._metrics.append(("reference_fitness", round(rec.fitness, 4), rec.end, rec.index + 1))
+                if rec.fitness > self._best:
+                    self._best = rec.fitness
+                    self._tags["gp.best_run_id"] = rec.run_id
+        if self._closing.is_set():  # progress: the end waits on
+            self._deadline = time.monotonic() + max(self._wait - 5.0, 0.0)
+
+    def _log_parent(self, metrics: list[tuple[str, float, int, int]], tags: dict[str, str]) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        items = [Metric(k, v, ts, step) for k, v, ts, step in metrics]
+        for i in range(0, max(len(items), 1), 1000):  # log_batch takes at most 1000 metrics
+            self.client.log_batch(self.run_id, metrics=items[i:i + 1000],
+                                  tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [])
+
+    def _log_artifacts(self, rows: list[Any], fitness: list[float], reference: Any, facts: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as d:
             write_csv(rows, Path(d) / "hall_of_fame.csv")
-            plot_progress(fitness, reference, Path(d) / "fitness.png", title=self.experiment,
-                          reference_name=self.reference_name, top=self.top)
+            plot_progress(fitness, reference.score if reference else None, Path(d) / "fitness.png",
+                          title=self.experiment, reference_name=self.reference_name, top=self.top)
+            plot_equations(rows, reference, Path(d) / "hall_of_fame.png", reference_name=self.reference_name)
             self.client.log_artifacts(self.run_id, d)
+        note = describe_search(self.experiment, self.experiment_id, rows, reference, facts, self._ids,
+                               self.reference_name)
+        self.client.set_tag(self.run_id, "mlflow.note.content", note)
 
     def _log_note(self, params: dict[str, str], files: dict[str, str]) -> None:
         from mlflow.entities import Param
@@ -228,12 +279,30 @@ class Tracker:
                 (Path(d) / name).write_text(text, encoding="utf-8")
             self.client.log_artifacts(self.run_id, d)
 
-    # ---- helpers ------------------------------------------------------------------------------------------------
-    def _artifact_location(self) -> str | None:
-        # A local sqlite store keeps artifacts beside it (mlruns/artifacts/<name>); a server decides for itself.
-        if self.uri.startswith("sqlite:"):
-            return (Path(self.artifact_root) / self.experiment).resolve().as_uri()
-        return None
+    # ---- opening ------------------------------------------------------------------------------------------------
+    def _experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.experiment)
+        if exp is not None:
+            exp_id = exp.experiment_id
+        else:
+            # A local sqlite store keeps artifacts beside it (mlruns/artifacts/<name>); a server decides itself.
+            where = (Path(self.artifact_root) / self.experiment).resolve().as_uri() if self.uri.startswith("sqlite:") \
+                else None
+            exp_id = self.client.create_experiment(self.experiment, where)
+        # The UI opens an experiment of this kind on its runs table, not on the GenAI overview.
+        self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+        return exp_id
+
+    def _create_parent(self, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        run = self.client.create_run(self.experiment_id, run_name=f"search {self.experiment}",
+                                     tags={**self._provenance, "gp.kind": "search",
+                                           "mlflow.note.content": f"Search `{self.experiment}`: running."})
+        self.run_id = run.info.run_id
+        items = [Param(k, v[:PARAM_MAX]) for k, v in relevant_params(params).items()]
+        for i in range(0, len(items), 100):  # log_batch takes at most 100 params
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
 
     def _exists(self, run_id: str) -> bool:
         from mlflow.exceptions import MlflowException
@@ -242,26 +311,20 @@ class Tracker:
         except MlflowException:
             return False
 
-    def _reconcile(self, pending: Sequence[Trained]) -> set[int]:
-        """Evaluation indexes among ``pending`` that already have a whole child run (logged just before a kill).
-
-        A kill can also land between a child's ``create_run`` and its ``log_batch``: that run has the ``gp.key``
-        tag but no params. It is deleted here and the candidate is logged again, so each candidate keeps exactly
-        one child run. A whole child still RUNNING (killed before ``set_terminated``) is terminated.
-        """
-        if not pending:
-            return set()
-        since = min(_ms(e.at - e.busy) for e in pending) - 1000
-        runs = self.client.search_runs(
-            [self.experiment_id], max_results=len(pending) + 100,
-            filter_string=f"tags.mlflow.parentRunId = '{self.run_id}' and attributes.start_time >= {since}")
-        present = set()
-        for r in runs:
-            if "evaluation" not in r.data.params:
-                self.client.delete_run(r.info.run_id)
+    def _reconcile(self, entries: Sequence[Trained]) -> list[Trained]:
+        """The entries without a whole child run. A run cut short (no ``evaluation``, e.g. an HTTP write killed
+        between its calls) and a second run of the same key are deleted; a whole run left RUNNING is ended."""
+        names = {e.cand.key: e for e in entries}
+        whole: set[str] = set()
+        for key, rid, status, complete in sorted(self.sink.children(self.run_id), key=lambda c: not c[3]):
+            if not complete or key in whole:
+                self.client.delete_run(rid)
                 continue
-            present.add(int(r.data.params["evaluation"]) - 1)
-            if r.info.status == "RUNNING":
-                failed = r.data.params.get("status") in _FAILED
-                self.client.set_terminated(r.info.run_id, "FAILED" if failed else "FINISHED")
-        return present
+            whole.add(key)
+            e = names.get(key)
+            if e is not None:
+                self._ids[key] = (rid, run_name(e, self.reference_name))
+            if status == "RUNNING":
+                failed = e is not None and e.result.status in FAILED
+                self.client.set_terminated(rid, "FAILED" if failed else "FINISHED")
+        return [e for e in entries if e.cand.key not in whole]

@@ -15,12 +15,15 @@ from primitives import SEEDS
 from tests.gp_backprop.conftest import cli, cli_env
 
 
-def test_defaults_are_the_documented_digits_search() -> None:
+def test_defaults_are_the_documented_mnist1d_search() -> None:
     cfg = SearchConfig()
-    assert (cfg.budget.max_evals, cfg.space.population, cfg.space.p_top) == (5000, 100, 0.7)
+    assert (cfg.budget.max_evals, cfg.space.population, cfg.space.p_top) == (1000, 100, 0.7)
     assert cfg.space.k_weights == (1.0,) and cfg.space.selection == "top_n"
     assert (cfg.parallel.backend, cfg.parallel.workers, cfg.evaluation.function) == ("loky", 0, "evaluators:evaluate")
-    assert cfg.tracking.uri == "sqlite:///mlruns/mlflow.db" and cfg.task.dataset == "digits"
+    assert cfg.tracking.uri == "sqlite:///mlruns/mlflow.db" and cfg.task.dataset == "mnist1d"
+    assert cfg.task.model.widths == (100, 100) and cfg.name == "mnist1d"
+    assert (cfg.fitness.tune, cfg.fitness.tune_points, cfg.fitness.tune_seeds) == (True, 8, 3)
+    assert (cfg.fitness.lr_grid, cfg.fitness.extra_seeds) == ((0.5, 1.0, 2.0), 2)
     assert build([]) == cfg
     # The search's early stop (config.SEARCH_TASK): twice chance after a fifth of the epochs.
     assert (cfg.task.hurdle_epoch, cfg.task.hurdle_acc, cfg.task.epochs) == (4, 0.2, 20)

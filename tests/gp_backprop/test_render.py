@@ -8,7 +8,7 @@ from pathlib import Path
 from evaluators.task import EvalResult
 from gp_backprop.config import SpaceConfig
 from gp_backprop.search.controller import Controller
-from gp_backprop.render import fitness_curves, plot_progress, summary_table, write_csv
+from gp_backprop.render import Row, fitness_curves, mathtext, plot_equations, plot_progress, summary_table, write_csv
 from gp_backprop.search import hall_of_fame
 
 
@@ -37,3 +37,18 @@ def test_hall_of_fame_and_table_show_the_reference(tmp_path: Path) -> None:
     assert len(lines) == 4 and lines[0].startswith("rank,val_acc,test_acc,status,equation,latex")
     plot_progress([e.fitness for e in ctl.population], ref.val_acc, tmp_path / "f.png", "t", top=3)
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_primitive_latex_typesets_with_mathtext(tmp_path: Path) -> None:
+    """The hall of fame image renders the LaTeX of every seed and of random equations over the whole set."""
+    import primitives as P
+    from matplotlib.mathtext import math_to_image
+
+    pset = P.default_pset(True)
+    rng = random.Random(0)
+    eqs = [P.parse(t, pset) for t in P.SEEDS.values()] + [P.random_equation(rng, pset) for _ in range(300)]
+    for eq in eqs:
+        math_to_image(f"${mathtext(P.latex(eq))}$", tmp_path / "one.png")   # raises on what mathtext cannot parse
+    rows = [Row(i + 1, 0.9, 0.9, "ok", P.format(eq), P.latex(eq), "k", i + 1, 1) for i, eq in enumerate(eqs[:20])]
+    plot_equations(rows, rows[0], tmp_path / "hall_of_fame.png")
+    assert (tmp_path / "hall_of_fame.png").read_bytes()[:4] == b"\x89PNG"

@@ -10,19 +10,20 @@ import pytest
 from mlflow import MlflowClient
 
 from gp_backprop.search import run_search
+from gp_backprop.tracking.sinks import SqlSink
 from tests.gp_backprop.conftest import ROOT, tiny_config
 
 
 def test_a_slow_tracking_store_loses_no_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("GP_SLEEP", "0.05")
-    finish = MlflowClient.set_terminated
+    write = SqlSink.write
 
-    def slow(self: MlflowClient, *args: object, **kwargs: object) -> None:  # a store slower than training
-        time.sleep(0.1)
-        finish(self, *args, **kwargs)
+    def slow(self: SqlSink, records: list) -> None:  # a store slower than training (a distant server)
+        time.sleep(0.1 * len(records))
+        write(self, records)
 
-    monkeypatch.setattr(MlflowClient, "set_terminated", slow)
+    monkeypatch.setattr(SqlSink, "write", slow)
     cfg = tiny_config(tmp_path, space={"population": 20}, budget={"max_evals": 60}, parallel={"workers": 2},
                       evaluation={"function": "tests.gp_backprop.faults:sleeping"}, tracking={"enabled": True})
     out = run_search(cfg, progress=False)

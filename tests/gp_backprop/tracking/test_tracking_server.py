@@ -2,62 +2,17 @@
 runs read back with ``mlflow.search_runs`` carry the config, progress metrics, artifacts and per-candidate records."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gp_backprop.evolve import main
 from tests.gp_backprop.conftest import TINY_FLAGS
+from tests.gp_backprop.tracking.conftest import free_port
 
-CHILD_PARAMS = {"equation", "latex", "key", "parent_key", "mutation", "origin", "status", "evaluation"}
-CHILD_METRICS = {"fitness", "val_acc", "test_acc", "wall_time"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """``mlflow server`` with one worker, a sqlite store and served artifacts, all under ``tmp_path``."""
-    port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination", str(tmp_path / "art")],
-        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.2)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and the uvicorn worker it started
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+CHILD_PARAMS = {"equation", "key", "origin", "status"}
+CHILD_METRICS = {"fitness", "val_acc", "test_acc", "wall_time", "evaluation"}
 
 
 def test_a_search_is_recorded_on_an_mlflow_server(mlflow_server: str, tmp_path: Path,
@@ -72,6 +27,7 @@ def test_a_search_is_recorded_on_an_mlflow_server(mlflow_server: str, tmp_path: 
                  "--max-evals", str(evals), "--population", "6"]) == 0
     out = capsys.readouterr().out
     assert f"MLflow: experiment 'over-http'" in out and f"open {mlflow_server}/#/experiments/" in out
+    assert "View run" not in out and f"{evals} of {evals} child runs reached MLflow" in out
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     runs = mlflow.search_runs(experiment_names=["over-http"], output_format="list", max_results=1000)
@@ -88,31 +44,34 @@ def test_a_search_is_recorded_on_an_mlflow_server(mlflow_server: str, tmp_path: 
     assert {"best_fitness", "median_fitness", "evals_per_min", "cache_hits"} <= set(parent.data.metrics)
     client = MlflowClient(mlflow_server)
     assert client.get_metric_history(parent.info.run_id, "best_fitness")[-1].step == evals
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"hall_of_fame.csv", "fitness.png"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"hall_of_fame.csv", "fitness.png", "hall_of_fame.png"}
     csv = Path(client.download_artifacts(parent.info.run_id, "hall_of_fame.csv", str(tmp_path))).read_text()
     assert csv.startswith("rank,val_acc,test_acc,status,equation,latex,key,evaluation,times_proposed")
 
-    # Every child: equation, LaTeX, key, parent key, mutation, status; fitness; val acc per epoch; test acc; time.
+    # Every child: equation, key, origin, status; fitness; val acc per epoch; test acc; time; evaluation number.
     keys = set()
     for run in children:
         p, m = run.data.params, run.data.metrics
         assert CHILD_PARAMS <= set(p) and CHILD_METRICS <= set(m), (p, m)
-        assert p["status"] in ("ok", "diverged", "hurdle") and run.info.status == "FINISHED"
+        assert p["status"] in ("ok", "diverged", "hurdle")
+        assert run.info.status == ("FAILED" if p["status"] == "diverged" else "FINISHED")
         assert m["fitness"] == (m["val_acc"] if p["status"] != "diverged" else 0.0)
-        assert run.info.run_name == p["equation"][:250] and p["latex"]
+        assert run.info.run_name in (f"#{int(m['evaluation'])} {p['equation']}"[:250], "backprop (reference)")
         history = client.get_metric_history(run.info.run_id, "val_acc")
         if p["status"] == "ok":
             assert [h.step for h in history] == [1, 2]          # one value per epoch
         keys.add(p["key"])
     assert len(keys) == evals
-    # The search's lineage: the reference and 5 random equations (population 6), then mutants of trained ones.
-    params = [r.data.params for r in children]
-    assert Counter(p["origin"] for p in params) == {"reference": 1, "random": 5, "mutation": evals - 6}
-    for p in params:
+    # The search's lineage: the reference and 5 random equations (population 6), then mutants, each of a candidate
+    # trained before it, which its run links to.
+    trained_at = {r.info.run_id: r.data.metrics["evaluation"] for r in children}
+    assert Counter(r.data.params["origin"] for r in children) == {"reference": 1, "random": 5, "mutation": evals - 6}
+    for run in children:
+        p, parent = run.data.params, run.data.tags.get("gp.parent_run_id")
         if p["origin"] == "mutation":
-            assert p["parent_key"] in keys - {p["key"]} and " -> " in p["mutation"], p
+            assert trained_at[parent] < run.data.metrics["evaluation"] and " -> " in p["mutation"], (p, parent)
         else:
-            assert p["parent_key"] == p["mutation"] == "", p
+            assert parent is None and "mutation" not in p, p
     reference = [r for r in children if r.data.params["origin"] == "reference"]
     assert len(reference) == 1 and reference[0].data.params["equation"] == "left(g, g)"
 
