@@ -69,7 +69,8 @@ def test_a_search_is_recorded_on_an_mlflow_server(mlflow_server: str, tmp_path: 
     for run in children:
         p, parent = run.data.params, run.data.tags.get("gp.parent_run_id")
         if p["origin"] == "mutation":
-            assert trained_at[parent] < run.data.metrics["evaluation"] and " -> " in p["mutation"], (p, parent)
+            assert parent in trained_at and trained_at[parent] < run.data.metrics["evaluation"], (p, parent)
+            assert " -> " in p["mutation"], p
         else:
             assert parent is None and "mutation" not in p, p
     reference = [r for r in children if r.data.params["origin"] == "reference"]
