@@ -6,6 +6,7 @@ a malformed equation or an exception inside the rule gives status "error", a NaN
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import traceback
@@ -82,7 +83,7 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
         except Exception as exc:  # a rule that raises is a bad candidate, never a crashed search
             return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
                               message=error_message(exc))
-    return EvalResult(**{**result.to_dict(), "wall_time": time.perf_counter() - start})
+    return dataclasses.replace(result, wall_time=time.perf_counter() - start)
 
 
 def error_message(exc: BaseException) -> str:

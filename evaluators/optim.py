@@ -2,8 +2,8 @@
 constant / cosine-with-warm-up / step schedules.
 
 SGD skips torch.optim's wrapper because a search trains thousands of tiny networks: on the digits MLP,
-``torch.optim.SGD``'s ``step`` and ``zero_grad`` cost ~75 µs of Python per step (profiler ranges, hooks, per-group
-bookkeeping), a tenth of the whole step. ``LeanSGD`` calls the same functional update directly.
+``torch.optim.SGD``'s ``step`` and ``zero_grad`` spend a sizeable share of the whole step in Python (profiler
+ranges, hooks, per-group bookkeeping; benchmarks/README.md). ``LeanSGD`` calls the same functional update directly.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ class TaskSpec:
     split_seed: int = 0                     # fixes train/val/test; the same for every candidate of a search
     model: ModelSpec = field(default_factory=ModelSpec)
     optimizer: str = "sgd"                  # sgd | momentum (SGD, momentum 0.9) | adam (FTPROP baselines)
-    lr: float = 0.1                         # plain SGD on digits: backprop reaches ~0.93 in 20 epochs
+    lr: float = 0.1                         # plain SGD; what backprop reaches with it on digits: benchmarks/README
     momentum: float = 0.9
     weight_decay: float = 0.0
     batch_size: int = 64

@@ -72,7 +72,8 @@ class FitnessConfig:
 class EvaluationConfig:
     """How one candidate is trained (the task itself is ``SearchConfig.task``)."""
 
-    timeout: float = 60.0               # seconds per candidate, then status "timeout"; digits takes ~0.2 s; 0 = none
+    timeout: float = 60.0               # seconds per candidate, then status "timeout"; 0 = none. Far above one
+    #                                     training of the default task (benchmarks/README): only a stuck one gets it
     function: str = "evaluators:evaluate"  # module:function(text, task) -> EvalResult, run in the workers
 
 
@@ -165,13 +166,14 @@ def _coerce(value: Any, hint: Any, where: str, src: str) -> Any:
             raise ConfigError(f"{src}: {where} = {value!r} is not a duration; use seconds or e.g. '90s', '10m', '2h'")
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):   # str | None
-        if value is None or value == "":
+        if value is None or value in ("", "None"):  # "None": as ``flatten`` writes it into MLflow params
             return None
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
         origin = typing.get_origin(hint)
     if origin is tuple:
         item = typing.get_args(hint)[0]
-        seq = value if isinstance(value, (list, tuple)) else str(value).split(",") if isinstance(value, str) else None
+        seq = value if isinstance(value, (list, tuple)) else \
+            [v for v in value.split(",") if v.strip()] if isinstance(value, str) else None  # "": ()
         if seq is None:
             raise ConfigError(f"{src}: {where} = {value!r} must be a list, e.g. {where.split('.')[-1]} = [1, 2]")
         return tuple(_coerce(v.strip() if isinstance(v, str) else v, item, where, src) for v in seq)

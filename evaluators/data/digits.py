@@ -15,7 +15,7 @@ __all__ = ["load_digits"]
 
 def load_digits(*, seed: int = 0, root: str | None = None) -> Splits:
     """Digits as flat float32 vectors of 64 pixels in [0, 1]; `seed` fixes the split, `root` is unused."""
-    from sklearn.datasets import load_digits as _sklearn_digits  # lazy: sklearn costs ~1 s to import
+    from sklearn.datasets import load_digits as _sklearn_digits  # lazy: sklearn is slow to import
 
     bunch = _sklearn_digits()
     # Pixel values are integers 0..16; dividing by 16 maps them exactly onto [0, 1].

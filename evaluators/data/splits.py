@@ -154,8 +154,8 @@ def _epoch(
         mean = torch.tensor(normalize.mean, dtype=torch.float32, device=device).view(view)
         std = torch.tensor(normalize.std, dtype=torch.float32, device=device).view(view)
     if shuffle:
-        # One gather per epoch, then every batch is a view: per-batch fancy indexing costs ~10 us a call, which on
-        # the digits MLP is a few percent of a step. The batches are the same ones either way.
+        # One gather per epoch, then every batch is a view: per-batch fancy indexing would cost a few percent of a
+        # digits MLP step (benchmarks/README.md). The batches are the same ones either way.
         order = torch.randperm(n, generator=generator, device=device)
         x, y = x.index_select(0, order), y.index_select(0, order)
     for start in range(0, n, batch_size):

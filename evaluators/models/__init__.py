@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 
 import torch
@@ -57,7 +58,7 @@ def _convnet8(shape: tuple[int, int, int], n_classes: int, act) -> nn.Module:
 def _builders() -> dict[str, Callable[[ModelSpec, tuple[int, ...], int], nn.Module]]:
     act = lambda spec: ACTIVATIONS[spec.activation]  # noqa: E731
     return {
-        "mlp": lambda s, shape, k: MLP(int(torch.tensor(shape).prod()), s.widths, k, act(s)),
+        "mlp": lambda s, shape, k: MLP(math.prod(shape), s.widths, k, act(s)),
         "convnet": lambda s, shape, k: _conv(lambda sh: ConvNet(sh, k, act(s)), shape),
         "wrn": lambda s, shape, k: _conv(lambda sh: WideResNet(s.depth, s.width, sh[0], k, act(s)), shape),
         # FTPROP-MB's CIFAR-10 nets (evaluators/models/ftprop_convnets.py)

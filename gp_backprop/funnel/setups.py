@@ -4,11 +4,11 @@ epochs). Each is a ``TaskSpec`` derived from the task a search ran on."""
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass
 
 from evaluators import ModelSpec, TaskSpec, build_model
+from gp_backprop.config import ConfigError, dotted, flatten, merge
 
 SETUP_NAMES = ("A1", "A2", "A3", "B1")
 OPTIMIZERS = ("sgd", "momentum")
@@ -100,32 +100,16 @@ def fresh_seeds(task: TaskSpec, k: int) -> list[int]:
     return [task.seed + FRESH_SEED_OFFSET + i for i in range(k)]
 
 
-def _convert(text: str, hint: typing.Any) -> typing.Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        if text == "None":
-            return None
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        origin = typing.get_origin(hint)
-    if origin is tuple:
-        return tuple(int(v) for v in text.split(",") if v)
-    if hint is bool:
-        return text == "True"
-    return hint(text)
-
-
 def task_from_params(params: dict[str, str], prefix: str = "task.") -> TaskSpec:
-    """Rebuild the ``TaskSpec`` a search logged as flattened MLflow params (``task.lr``, ``task.model.widths``)."""
-    def build(cls: type, pre: str) -> typing.Any:
-        hints = typing.get_type_hints(cls)
-        values = {}
-        for f in dataclasses.fields(cls):
-            if dataclasses.is_dataclass(hints[f.name]):
-                values[f.name] = build(hints[f.name], f"{pre}{f.name}.")
-            elif f"{pre}{f.name}" in params:
-                values[f.name] = _convert(params[f"{pre}{f.name}"], hints[f.name])
-        return cls(**values)
-    return build(TaskSpec, prefix)
+    """Rebuild the ``TaskSpec`` a search logged as flattened MLflow params (``task.lr``, ``task.model.widths``), each
+    value read as the same text in ``--set`` would be (``config.merge``). Params of fields this version lacks are
+    ignored, and fields absent from the params keep their defaults."""
+    known = set(flatten(TaskSpec().to_dict()))
+    logged = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix) and k[len(prefix):] in known}
+    try:
+        return TaskSpec.from_dict(merge(TaskSpec().to_dict(), dotted(logged), "MLflow params", prefix, TaskSpec))
+    except ConfigError as exc:
+        raise SetupError(f"the search's task cannot be rebuilt: {exc}") from None
 
 
 def input_info(task: TaskSpec) -> tuple[tuple[int, ...], int]:

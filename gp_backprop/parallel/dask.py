@@ -1,8 +1,9 @@
 """The Dask distributed backend: candidates travel in chunks (one Dask task each) and come back one by one as events.
 
-A Dask task costs ~12 ms of CPU on 2 cores (submission, scheduling, the result's gather and release, in the
-controller's event loop and the worker's): with one digits candidate per task the cores trained 84% of the time,
-against 95% with loky. So a task carries a chunk of candidates worth about ``CHUNK_SECONDS`` of training, sized from
+A Dask task has a fixed CPU cost (submission, scheduling, the result's gather and release, in the controller's event
+loop and the worker's) that a single digits candidate cannot hide: with one candidate per task the cores trained
+markedly less of the time than with loky (benchmarks/README.md). So a task carries a chunk of candidates worth about
+``CHUNK_SECONDS`` of training, sized from
 the results so far (one candidate per task when candidates are long). The worker reports each candidate's start and
 result as a Dask event the moment it happens (``worker.run_chunk_on_dask``), so results, timeouts and the progress bar
 stay per candidate.
@@ -32,10 +33,10 @@ RETRIES = 3           # times a candidate is sent again after its chunk was lost
 # Dask's housekeeping for a LocalCluster whose workers use every core. By default the worker profiler samples the
 # training thread every 10 ms, every server (scheduler, nannies, workers) ticks its event loop every 20 ms, and the
 # system and memory monitors poll every 0.5 s and 0.1 s. All of it competes with training for the cores and the
-# GIL, and none of it is used here (no dashboard). Slowed down, Dask/loky evaluations/min went from 0.79 to 0.87-0.89
-# on 2 cores (benchmarks/search_throughput.py). The memory monitor still guards memory limits, and a blocked event
-# loop is still reported, within a second. (The scheduler keeps only the last 1,000 events of a topic, ours included,
-# ~0.5 kB each: distributed.admin.low-level-log-length.)
+# GIL, and none of it is used here (no dashboard). Slowing it down raised Dask/loky evaluations/min on 2 cores
+# (benchmarks/README.md). The memory monitor still guards memory limits, and a blocked event loop is still reported,
+# within a second. (The scheduler keeps only the last 1,000 events of a topic, ours included, each one candidate's
+# small result: distributed.admin.low-level-log-length.)
 _LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",

@@ -22,6 +22,9 @@ class _Slot:
     """One loky executor with one process: a fault stops only this slot's candidate, and its process is known."""
 
     def __init__(self, function: str) -> None:
+        # Loky restarts a worker whose memory grows 300 MB past its size after the first call (our warm-up, which
+        # imports torch and the evaluation function); a training stays well within that (benchmarks/README.md), so
+        # a search keeps its processes (tests/gp_backprop/parallel/test_worker.py counts them).
         self.executor = ProcessPoolExecutor(max_workers=1, env=THREAD_ENV, initializer=keep_loky_worker)
         self.ready_at: float | None = None  # when the worker finished warming up (set from loky's thread)
         self.warm = self.executor.submit(warm, function)
@@ -44,7 +47,7 @@ class _Slot:
 class LokyBackend:
     """``workers`` local processes through joblib's loky, one single-process executor per slot."""
 
-    depth = 1  # a loky round trip is ~4 ms; a queued candidate would die with its slot's process on a timeout
+    depth = 1  # a loky round trip is milliseconds (benchmarks/README); a queued one would die with its slot's process
 
     def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float, scheduler: str = "") -> None:
         if scheduler:

@@ -17,7 +17,7 @@ from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.errors import first_line
 
-__all__ = ["run_one", "run_chunk_on_dask", "warm", "resolve", "keep_loky_worker", "lower_priority", "EVENTS_TOPIC"]
+__all__ = ["run_one", "run_chunk_on_dask", "warm", "resolve", "lower_priority", "EVENTS_TOPIC"]
 
 EVENTS_TOPIC = "gp-backprop-candidates"   # Dask event topic: a candidate started, or finished with its result
 
@@ -58,12 +58,7 @@ def _exit_with_parent(ppid: int) -> None:
 
 
 def keep_loky_worker() -> None:
-    """Loky initializer: ignore SIGTERM (below), and never restart this worker for "leaking" memory. Loky measures
-    a worker after its first call (our warm-up) and restarts it once it grows 300 MB beyond that; torch's allocations
-    and the cached dataset of the first real training do, and each restart costs seconds of imports (10% of a short
-    search)."""
-    from joblib.externals.loky import process_executor
-    process_executor._MAX_MEMORY_LEAK_SIZE = float("inf")
+    """Loky initializer: keep this worker through a SIGTERM meant for the search."""
     # SIGTERM to the process group (a scheduler, `kill -TERM -PGID`) reaches the workers too: the controller stops
     # gracefully and decides what happens to their candidates, so they must not die first and be recorded "crashed".
     # Loky stops its workers with SIGKILL, and a worker whose controller is gone leaves by itself (_exit_with_parent).
@@ -120,7 +115,7 @@ def run_chunk_on_dask(function: str, items: list[tuple[int, str, TaskSpec]]) -> 
     batched streams, a few messages that share one send): the controller counts a candidate's timeout from its
     start and takes its result the moment it is known, not when the whole chunk ends. The returned list repeats the
     results, in case an event was lost. One task per chunk instead of per candidate spreads Dask's per-task cost
-    (submission, scheduling, the result's gather and release: ~12 ms of CPU on 2 cores) over the chunk."""
+    (submission, scheduling, the result's gather and release; benchmarks/README.md) over the chunk."""
     from distributed import get_worker
 
     worker = get_worker()

@@ -10,6 +10,7 @@ import bisect
 import json
 import math
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -138,7 +139,7 @@ class Controller:
         self.inflight: dict[int, Candidate] = {}
         self.inflight_keys: set[str] = set()
         self.by_function: dict[str, str] = {}   # function key -> the key of the candidate that has (had) it
-        self.hits: dict[str, int] = {}          # key -> times proposed again (cache hits, either kind)
+        self.hits: Counter[str] = Counter()      # key -> times proposed again (cache hits, either kind)
         self.function_hits = 0                  # hits on the function key alone (same function, other text)
         self.next_cid = 0
         self.proposals = 0
@@ -168,12 +169,12 @@ class Controller:
             self.proposals += 1
             k = P.key(eq)
             if k in self.known or k in self.inflight_keys:
-                self.hits[k] = self.hits.get(k, 0) + 1
+                self.hits[k] += 1
                 continue
             fk = P.function_key(eq)
             if fk in self.by_function:  # the same function under another text: its result would be the same
                 owner = self.by_function[fk]
-                self.hits[owner] = self.hits.get(owner, 0) + 1
+                self.hits[owner] += 1
                 self.function_hits += 1
                 continue
             self._eqs[k] = eq
@@ -280,7 +281,7 @@ class Controller:
         version, internal, gauss = state["rng"]
         ctl.rng.setstate((version, tuple(internal), gauss))
         ctl.next_cid, ctl.proposals, ctl.init_made = state["next_cid"], state["proposals"], state["init_made"]
-        ctl.hits = dict(state["hits"])
+        ctl.hits = Counter(state["hits"])
         ctl.function_hits = state.get("function_hits", 0)
         for d in state["population"]:
             ctl._add(Entry.from_dict(d))

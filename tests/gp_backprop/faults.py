@@ -2,16 +2,19 @@
 
 ``faulty`` fails on purpose for the equation texts listed in the GP_FAULTS environment variable (JSON text -> fault),
 which worker processes inherit; every other text gets a fast, deterministic fake result. ``counting`` trains for real
-and appends each text it is given to the file GP_COUNT_LOG, so a test can see what was trained how often.
+and appends each text it is given to the file GP_COUNT_LOG, so a test can see what was trained how often (and can
+hold the search after a given number of trainings).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
 import signal
 import time
+from pathlib import Path
 
 from evaluators import evaluate
 from evaluators.task import EvalResult, TaskSpec
@@ -41,6 +44,12 @@ def faulty(text: str, task: TaskSpec) -> EvalResult:
         time.sleep(600)
     if fault == "nap":                           # slow, but within the timeout
         time.sleep(float(os.environ.get("GP_NAP", "1.0")))
+    if fault == "gate":                          # waits until the test creates the file GP_GATE_DIR/<text>
+        gate = Path(os.environ["GP_GATE_DIR"]) / text
+        for _ in range(6000):                    # at most 10 minutes, should a test fail before it opens
+            if gate.exists():
+                break
+            time.sleep(0.1)
     if fault == "float32":                       # a custom function's numpy scalars: valid, but not msgpack-able
         import numpy as np
         return EvalResult("ok", val_acc=np.float32(0.5), val_curve=(np.float32(0.5),))
@@ -50,10 +59,21 @@ def faulty(text: str, task: TaskSpec) -> EvalResult:
 
 
 def counting(text: str, task: TaskSpec) -> EvalResult:
-    with open(os.environ["GP_COUNT_LOG"], "a", encoding="utf-8") as f:
+    """Log ``text``, then train it. With GP_COUNT_HOLD=N, the training after the first N never ends: a test waits
+    for N results in the journal and then stops the search, with one candidate in training, at no race."""
+    log = os.environ["GP_COUNT_LOG"]
+    hold = int(os.environ.get("GP_COUNT_HOLD", "0"))
+    before = open(log, encoding="utf-8").read().count("\n") if os.path.exists(log) else 0
+    with open(log, "a", encoding="utf-8") as f:
         f.write(text + "\n")
-    time.sleep(float(os.environ.get("GP_COUNT_SLEEP", "0")))  # slow enough to be killed mid-search
+    while hold and before >= hold:
+        time.sleep(1.0)
     return evaluate(text, task)
+
+
+def whose(text: str, task: TaskSpec) -> EvalResult:
+    """Train for real, and say which worker process did: its pid is the result's message."""
+    return dataclasses.replace(evaluate(text, task), message=str(os.getpid()))
 
 
 def sleeping(text: str, task: TaskSpec) -> EvalResult:

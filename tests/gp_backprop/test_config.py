@@ -135,7 +135,19 @@ def test_show_config_prints_the_resolved_settings(in_tmp: Path, capsys: pytest.C
     assert (out["seed"], out["space.population"], out["space.hard_threshold"]) == ("3", "11", "True")
 
 
-def test_config_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="space.population = -3"):
-        build([("x", {"space": {"population": -3}})])
-    assert issubclass(ConfigError, ValueError)
+# (a layer given to build, the one-line message): each mistake would otherwise surface as whatever Python raises
+# (TypeError from a dataclass, ValueError from int()) or pass unnoticed.
+BUILD_MISTAKES = [
+    ({"space": {"population": -3}}, r"^space.population = -3 must be >= 1 \(the paper used 1000\)$"),
+    ({"space": {"populaton": 3}}, r"^x: unknown key 'space.populaton'; did you mean 'population'\?$"),
+    ({"space": {"population": "many"}}, r"^x: space.population = 'many' must be int$"),
+    ({"space": 3}, r"^x: space is a section; write \[space\] with keys under it$"),
+    ({"task": {"model": {"widths": {"a": 1}}}}, r"^x: task.model.widths = .* must be a list"),
+]
+
+
+@pytest.mark.parametrize("layer, message", BUILD_MISTAKES)
+def test_build_raises_one_config_error_line_for_each_mistake(layer: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        build([("x", layer)])
+    assert "\n" not in str(info.value)

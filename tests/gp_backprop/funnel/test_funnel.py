@@ -84,12 +84,24 @@ def test_unknown_search_is_one_line_and_exit_2(in_tmp, capsys):
     assert info.value.code == 2 and err.count("\n") == 1 and "no search run or experiment named 'nope'" in err
 
 
+def mlp_parameters(sizes: list[int]) -> int:
+    """Input -> Linear -> [activation -> Linear]...: a layer from a to b units holds a * b weights and b biases."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def test_setups_follow_the_paper():
     task = TaskSpec(hurdle_epoch=4, hurdle_acc=0.2)  # the search's early stop, which re-tests must not inherit
     by = {(s.name, s.optimizer): s for s in setups(task, ["A1", "A2", "A3"], ["sgd", "momentum"], (64,), 10)}
     assert by[("A1", "sgd")].task == task.with_(hurdle_epoch=0)
     assert all(s.task.hurdle_epoch == 0 for s in by.values())
-    assert "9.5x the parameters" in by[("A2", "sgd")].description          # MLP 64-64 -> 256-256
+    # A2 is "about 10x the parameters" (§4): of the uniformly widened MLPs (quarter steps of the 64-unit layers), the
+    # one whose count, from its layer sizes, is closest to 10x; the description states that ratio.
+    base = mlp_parameters([64, 64, 64, 10])
+    ratios = {w: mlp_parameters([64, w, w, 10]) / base for w in range(64, 64 * 8 + 1, 16)}
+    w = min(ratios, key=lambda w: abs(ratios[w] - 10))
+    a2 = by[("A2", "sgd")]
+    assert a2.task.model.widths == (w, w)
+    assert a2.description == f"MLP widths {w},{w} ({ratios[w]:.1f}x the parameters), {task.epochs} epochs"
     assert by[("A3", "sgd")].task.epochs == 5 * task.epochs and by[("A3", "sgd")].task.schedule == "cosine"
     assert by[("A1", "momentum")].task.optimizer == "momentum" and by[("A1", "momentum")].task.lr == 0.01
     wrn = task.with_(model_arch="wrn", model_depth=16, model_width=2, dataset="cifar10")
@@ -104,3 +116,10 @@ def test_setups_follow_the_paper():
 def test_a_search_task_is_rebuilt_from_its_mlflow_params():
     task = TaskSpec(dataset="synthetic", lr_decay_epochs=(3, 5), data_root=None).with_(model_widths=(16, 8))
     assert task_from_params(flatten({"task": task.to_dict()})) == task
+    rooted = TaskSpec(data_root="/data", max_train_batches=3, hurdle_acc=0.25).with_(model_arch="wrn")
+    for t in (TaskSpec(), rooted):                                         # () and None, as flatten writes them
+        assert task_from_params(flatten({"task": t.to_dict()})) == t
+    params = {**flatten({"task": task.to_dict()}), "task.retired_setting": "1", "space.population": "9"}
+    assert task_from_params(params) == task                                # other params are not the task's
+    with pytest.raises(SetupError, match=r"task.lr = 'fast' must be float"):
+        task_from_params({**params, "task.lr": "fast"})

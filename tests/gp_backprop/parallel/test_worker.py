@@ -1,13 +1,17 @@
-"""Worker side (issue 5): in a Dask worker the training thread keeps its priority while the event loop yields."""
+"""Worker side (issue 5): in a Dask worker the training thread keeps its priority while the event loop yields, and
+loky workers are not restarted during a search."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from tests.gp_backprop.conftest import cli_env
+from gp_backprop.search import run_search
+from tests.gp_backprop.conftest import ROOT, cli_env, tiny_config
 
 # run_one from an executor thread, as a Dask worker calls it; a subprocess, so this test's own threads stay as they are.
 SCRIPT = textwrap.dedent("""
@@ -34,3 +38,16 @@ def test_run_one_in_an_executor_thread_lowers_the_event_loop_not_the_training() 
     assert out.returncode == 0, out.stderr
     base, training, loop = map(int, out.stdout.split())
     assert training == base and loop == 19
+
+
+def test_loky_workers_live_through_a_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loky restarts a worker whose memory grew by more than it allows after the worker's first call (its warm-up);
+    training must stay within that, or each restart would cost seconds of imports. 200 real trainings on 2 workers
+    come from 2 processes."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))           # the workers import tests.gp_backprop.faults
+    cfg = tiny_config(tmp_path, space={"population": 20}, budget={"max_evals": 200}, parallel={"workers": 2},
+                      evaluation={"function": "tests.gp_backprop.faults:whose"})
+    out = run_search(cfg, progress=False)
+    assert len(out.controller.population) == 200
+    pids = Counter(e.result.message for e in out.controller.population)
+    assert len(pids) == 2 and all(pid.isdigit() for pid in pids), pids

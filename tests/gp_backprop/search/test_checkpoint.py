@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ def test_snapshot_is_json_written_atomically(tmp_path: Path) -> None:
     folder.reset()
     folder.append({"p": 2})
     folder.save({"status": "running", "x": [1, 2]}, '{"a":1}')
-    assert folder.save({"status": "running", "x": [1, 2, 3]}, '{"a":2}', background=True)
+    folder.save({"status": "running", "x": [1, 2, 3]}, '{"a":2}', background=True)
     folder.close()
     assert sorted(p.name for p in folder.path.iterdir()) == ["checkpoint.json", "journal.jsonl"]  # no temp left
     snap = json.loads(folder.snapshot_path.read_text())
@@ -68,3 +70,28 @@ def test_a_journal_shorter_than_the_snapshot_resumes_from_the_snapshot(tmp_path:
     folder.journal_path.write_text('{"p":1}\n')         # the journal lost two of them
     snap, events = RunFolder(tmp_path).load()
     assert events == [] and json.loads(folder.snapshot_path.read_text())["journal_events"] == 1
+
+
+def test_a_background_save_is_skipped_while_the_previous_one_is_still_writing(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search asks for a snapshot every few seconds; on a slow disk it must not queue them up behind each other
+    (or block the search), while a final, foreground save always lands."""
+    folder = RunFolder(tmp_path)
+    folder.reset()
+    folder.append({"p": 1})
+    writing, release, fsync = threading.Event(), threading.Event(), os.fsync
+
+    def slow_disk(fd: int) -> None:
+        writing.set()
+        release.wait(30)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_disk)
+    assert folder.save({"status": "running", "n": 1}, "{}", background=True) is True
+    assert writing.wait(30)
+    assert folder.save({"status": "running", "n": 2}, "{}", background=True) is False
+    release.set()
+    folder.close()
+    assert json.loads(folder.snapshot_path.read_text())["n"] == 1          # the skipped one was never written
+    assert folder.save({"status": "finished", "n": 3}, "{}") is True
+    assert json.loads(folder.snapshot_path.read_text())["n"] == 3

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pytest
+from deap import tools
 
 import primitives as P
 from evaluators.task import EvalResult
@@ -50,6 +51,12 @@ def test_top_n_with_no_rest_always_picks_from_the_top() -> None:
 
 def test_tournament_is_deap_seltournament_on_the_controllers_rng() -> None:
     space, pop = SpaceConfig(tournament_size=3), ranked(30)
+    state = random.getstate()
+    random.seed(5)                                           # DEAP draws from the global generator
+    theirs = [f.name for f in tools.selTournament(pop, 50, 3, fit_attr="fitness")]
+    random.setstate(state)
+    rng = random.Random(5)
+    assert [SELECTIONS["tournament"](rng, pop, space).name for _ in range(50)] == theirs
     state = random.getstate()
     a = [SELECTIONS["tournament"](random.Random(5), pop, space).name for _ in range(50)]
     b = [SELECTIONS["tournament"](random.Random(5), pop, space).name for _ in range(50)]
@@ -104,7 +111,11 @@ def test_in_flight_duplicates_are_cache_hits_too() -> None:
     first = ctl.propose()
     ctl.tell(first.cid, EvalResult("ok", val_acc=0.5))
     flying = [ctl.propose() for _ in range(30)]               # nothing returns: all in flight at once
-    assert len({c.key for c in flying}) == 30
+    in_flight = {c.key for c in flying}
+    assert len(in_flight) == 30                                # none proposed twice while in flight
+    # Every proposal is a candidate or a cache hit; some hits are of keys still in flight, not only of the trained one.
+    assert ctl.proposals == 31 + ctl.cache_hits
+    assert set(ctl.hits) <= in_flight | {first.key} and sum(ctl.hits[k] for k in in_flight if k in ctl.hits) > 0
 
 
 def test_state_round_trips_through_json_and_continues_identically() -> None:
