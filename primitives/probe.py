@@ -34,8 +34,10 @@ class Probe:
 def make_probe(kind: str = "dense", *, batch: int = 8, seed: int = 0, dtype: torch.dtype = torch.float64) -> Probe:
     """Operands of a real two-layer slice: hp -> ReLU -> (linear or 3x3 conv, stride 2) -> hp_next.
 
-    ``b_next`` and ``bL`` are random, as the values arriving from above would be. Feedback matrices follow the
-    trainers' scales: R ~ N(0, 1/fan), S = ±1/sqrt(fan) (fan = fan-in of the down map), RL ~ N(0, 1/d_L).
+    ``b_next`` and ``bL`` are random, as the values arriving from above would be. Feedback matrices are on the scale
+    of the probe's own weights: R ~ N(0, 1/fan), S = ±1/sqrt(fan) (fan: the down map's fan), RL ~ N(0, 1/d_L). The
+    trainers scale theirs like PyTorch's default initialisation (std 1/sqrt(3 fan_in), ``evaluators/rule_link.py``);
+    a probe needs values of a realistic order, not the same ones.
     """
     gen = torch.Generator().manual_seed(seed)
 
