@@ -47,18 +47,22 @@ def controls(run: Any) -> list[Finalist]:
 def finalists(mc: Any, run: Any, top: int, key: Callable[[str], str] | None = None) -> list[Finalist]:
     """The ``top`` best distinct functions of a search, in the order of its summary (``tracking.rank_key``),
     leaving out the controls. ``key`` maps equation text to the identity that makes two rows the same function
-    (default: the syntactic key logged with each run)."""
+    (default: ``primitives.function_key``). Two rows whose search records are equal to the last digit (fitness,
+    its std, validation loss and test accuracy over the same seeds) also count as one: on this task they compute
+    the same thing, whatever they do on inputs the probes or the task never produce."""
     hard = run.data.params.get("space.hard_threshold") == "True"
     pset = P.default_pset(hard)
     kids = sorted(children(mc, run, "params.status = 'ok'"), key=rank_key)
-    same = key or (lambda text: P.key(P.parse(text, pset)))
+    same = key or (lambda text: P.function_key(P.parse(text, pset)))
     seen = {same(c.equation) for c in controls(run)}
     chosen: list[Finalist] = []
     for r in kids:
+        m = r.data.metrics
         k = same(r.data.params["equation"])
-        if k in seen:
+        record = tuple(m.get(name) for name in ("fitness", "fitness_std", "val_loss", "test_acc"))
+        if k in seen or record in seen:
             continue
-        seen.add(k)
+        seen |= {k, record}
         chosen.append(_finalist(r))
         if len(chosen) == top:
             break
