@@ -60,9 +60,11 @@ def finalists(mc: Any, run: Any, top: int, key: Callable[[str], str] | None = No
         m = r.data.metrics
         k = same(r.data.params["equation"])
         record = tuple(m.get(name) for name in ("fitness", "fitness_std", "val_loss", "test_acc"))
-        if k in seen or record in seen:
+        known = None not in record
+        duplicate = k in seen or (known and record in seen)
+        seen |= {k, record} if known else {k}    # a control's own run (the reference) counts too
+        if duplicate:
             continue
-        seen |= {k, record}
         chosen.append(_finalist(r))
         if len(chosen) == top:
             break
