@@ -45,7 +45,7 @@ class Outcome:
     session_evals: int
     session_seconds: float
     utilization: float            # worker seconds inside evaluate / (session wall time x workers)
-    workers: int
+    workers: int                  # the most workers seen during the session
     run_id: str = ""
     experiment_id: str = ""
     tracking_failures: int = 0
@@ -170,6 +170,7 @@ class _Loop:
         self.message = ""
         self.signum = 0
         self.busy = 0.0
+        self.workers = 0          # the most workers seen: a Dask worker restarted after a timeout is briefly missing
         self.session_start = time.monotonic()
         self.session_base = len(ctl.population)
         self.last = {"snapshot": time.monotonic(), "metrics": 0.0, "bar": 0.0, "artifacts": time.monotonic()}
@@ -251,6 +252,7 @@ class _Loop:
         self._submit()
 
     def _submit(self) -> None:
+        self.workers = max(self.workers, self.backend.capacity())
         cap = self.backend.capacity() * self.backend.depth
         while self.jobs and self.backend.running() < cap:
             job = self.jobs.popleft()
@@ -298,7 +300,7 @@ class _Loop:
     def stats(self) -> dict[str, float]:
         ctl, secs = self.ctl, max(time.monotonic() - self.session_start, 1e-9)
         out = {"evals_per_min": 60.0 * (len(ctl.population) - self.session_base) / secs,
-               "utilization": self.busy / (secs * max(self.backend.capacity(), 1)),
+               "utilization": self.busy / (secs * max(self.workers, self.backend.capacity(), 1)),
                "cache_hits": float(ctl.cache_hits), "function_hits": float(ctl.function_hits),
                "cache_hit_rate": ctl.cache_hits / max(1, ctl.proposals),
                "trainings": float(self.scorer.trainings), "in_flight": float(len(ctl.inflight))}
@@ -351,7 +353,7 @@ class _Loop:
         if self.stop == "write error":
             status = "write error"
         return Outcome(self.ctl, status, self.elapsed(), len(self.ctl.population) - self.session_base, session,
-                       stats["utilization"], self.backend.capacity(), self.run_id, exp_id, failures, tracked, waiting,
+                       stats["utilization"], self.workers, self.run_id, exp_id, failures, tracked, waiting,
                        stats, self.message, self.signum)
 
 
