@@ -1,7 +1,8 @@
 """How far MLflow lags behind a search (issue 14's targets): a child run visible within 10 s of its result, tracking
 at most 5% of the search's CPU, and at most 10 s of backlog after the last result.
 
-Runs one search (default settings: digits, 2 loky workers, local sqlite store in a temporary folder) in this process,
+Runs one search (digits with one training per candidate, the most child runs per second a default-sized search
+makes; 2 loky workers; a local sqlite store in a temporary folder) in this process,
 while a second process polls the store's database every POLL seconds for finished child runs (by their ``gp.key``
 tag) and notes when each became visible. Prints:
 
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     db, seen_file, stop = root / "mlflow.db", root / "seen.json", root / "stop"
     cfg = build([("benchmark", {
         "name": "lag", "seed": args.seed, "budget": {"max_evals": args.max_evals},
+        "task": {"dataset": "digits", "lr": 0.1, "model": {"widths": [64, 64]}},
+        "fitness": {"tune": False, "lr_grid": [1.0], "extra_seeds": 0},
         "parallel": {"workers": args.workers},
         "tracking": {"uri": f"sqlite:///{db}", "artifacts": str(root / "artifacts"),
                      "checkpoint_dir": str(root / "searches")}})])
