@@ -6,14 +6,13 @@ Both work from per-set tables of which component can still be completed, so they
 from __future__ import annotations
 
 import random
-import weakref
 from collections import defaultdict
 
 from deap import gp
 
 from primitives.pset import Equation, default_pset
 from primitives.roles import Layer
-from primitives.tree import MAX_BLOCKS, Node, display_name, flatten, normalise
+from primitives.tree import MAX_BLOCKS, Node, display_name, flatten, normalise, per_pset
 
 FORMS = ("paper", "free")
 
@@ -60,14 +59,7 @@ class _Tables:
         return [p for p in self.same_kind[(tuple(getattr(node, "args", ())), node.ret)] if p.name != node.name]
 
 
-_TABLES: "weakref.WeakKeyDictionary[gp.PrimitiveSetTyped, _Tables]" = weakref.WeakKeyDictionary()
-
-
-def _tables(pset: gp.PrimitiveSetTyped) -> _Tables:
-    t = _TABLES.get(pset)
-    if t is None:
-        t = _TABLES[pset] = _Tables(pset)
-    return t
+_tables = per_pset(_Tables)
 
 
 def _paper(rng: random.Random, t: _Tables, blocks: int) -> Node:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import weakref
 from collections import defaultdict
 
 from deap import gp
 
 from primitives.functions import num
 from primitives.roles import Layer
-from primitives.tree import display_name
+from primitives.tree import display_name, per_pset
 
 # A name that ends in a constant: the stem up to the last underscore, then a number (or inf) as written.
 CONSTANT_SUFFIX = re.compile(r"^(?P<stem>.*_)(?P<value>-?(?:inf|(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?))$")
@@ -105,12 +104,4 @@ def _smallest_trees(prims: list) -> tuple[dict[type, tuple[int, str]], dict[type
     return smallest, holes
 
 
-_NAMES: "weakref.WeakKeyDictionary[gp.PrimitiveSetTyped, Names]" = weakref.WeakKeyDictionary()
-
-
-def names_of(pset: gp.PrimitiveSetTyped) -> Names:
-    """The tables of ``pset``, built on first use. A set is not changed after ``make_pset`` builds it."""
-    names = _NAMES.get(pset)
-    if names is None:
-        names = _NAMES[pset] = Names(pset)
-    return names
+names_of = per_pset(Names)   # the tables of a set, built on first use

@@ -7,11 +7,14 @@ paper-form, the identities are there, so text round-trips exactly.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import weakref
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
 
 from deap import gp
 
 MAX_BLOCKS = 3
+T = TypeVar("T")
 
 
 class Node(NamedTuple):
@@ -25,6 +28,19 @@ class Node(NamedTuple):
     @property
     def role(self) -> type:
         return self.prim.ret
+
+
+def per_pset(build: Callable[[gp.PrimitiveSetTyped], T]) -> Callable[[gp.PrimitiveSetTyped], T]:
+    """``build(pset)`` once per primitive set, for tables derived from a set (a set is not changed after
+    ``make_pset`` builds it); a set nothing else holds is let go."""
+    cache: "weakref.WeakKeyDictionary[gp.PrimitiveSetTyped, T]" = weakref.WeakKeyDictionary()
+
+    def get(pset: gp.PrimitiveSetTyped) -> T:
+        value = cache.get(pset)
+        if value is None:
+            value = cache[pset] = build(pset)
+        return value
+    return get
 
 
 def display_name(node: gp.Primitive | gp.Terminal) -> str:
