@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from evaluators.task import EvalResult
 
-from gp_backprop.config import ConfigError, SearchConfig, build, flatten, search_identity
+from gp_backprop.config import ConfigError, SearchConfig, flatten, search_identity
 from gp_backprop.parallel import Backend, make_backend
 from gp_backprop.search.checkpoint import CheckpointError, RunFolder
 from gp_backprop.search.controller import Controller, Score

@@ -9,7 +9,6 @@ are always the first ``logged`` results (and ``--resume`` writes the rest, found
 from __future__ import annotations
 
 import collections
-import os
 import sys
 import tempfile
 import threading

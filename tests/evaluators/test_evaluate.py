@@ -26,7 +26,7 @@ def test_result_reports_curves_steps_and_device():
     r = evaluate(SEEDS["backprop_fro"], FAST)
     assert r.status == "ok" and r.fitness == r.val_acc == r.val_curve[-1]
     assert len(r.val_curve) == len(r.loss_curve) == 3
-    assert r.steps == 3 * 16 and r.device == "cpu" and r.wall_time > 0
+    assert r.steps == 3 * 16 and r.device == "cpu" and r.wall_time  # the seconds inside evaluate are recorded
     assert r.val_acc > 0.4   # well above chance (0.25) on the synthetic task
     assert EvalResult.from_dict(r.to_dict()) == r
 

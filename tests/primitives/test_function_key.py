@@ -1,5 +1,4 @@
 """The functional key: equal functions share one where the syntactic key cannot tell, different ones do not."""
-import itertools
 import json
 import random
 import subprocess

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.gp_backprop.conftest import cli_env
-from tests.reliability.conftest import evolve, folder, last_line, population, snapshot
+from tests.reliability.conftest import evolve, last_line, population, snapshot
 
 
 def _run(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import subprocess
 from pathlib import Path
 
 from tests.reliability.conftest import (
-    evolve, folder, gone, last_line, population, snapshot, start, wait_results, children)
+    evolve, gone, last_line, population, snapshot, start, wait_results, children)
 
 
 def test_sigterm_to_the_process_group_stops_gracefully(tmp_path: Path, unbroken: list) -> None:
