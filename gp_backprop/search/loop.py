@@ -106,7 +106,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
                                                    timeout=cfg.evaluation.timeout, scheduler=p.scheduler)
         try:
             backend.start()
-            lr, tuning = tuned_lr(cfg, backend, saved[0] if saved else None, tracker, progress)
+            lr, tuning = tuned_lr(cfg, backend, saved[0] if saved else None, tracker)
             loop = _Loop(cfg, ctl, folder, backend, tracker, elapsed0, run_id, progress, lr, tuning)
             if saved is None:
                 folder.reset()

@@ -24,8 +24,8 @@ def tuning_folder(cfg: SearchConfig) -> Path:
     return Path(cfg.tracking.checkpoint_dir).parent / "tuning"
 
 
-def tuned_lr(cfg: SearchConfig, backend: Backend, snapshot: dict[str, Any] | None, tracker: Any,
-             progress: bool) -> tuple[float, dict[str, Any] | None]:
+def tuned_lr(cfg: SearchConfig, backend: Backend, snapshot: dict[str, Any] | None,
+             tracker: Any) -> tuple[float, dict[str, Any] | None]:
     """The lr candidates are centred on, and the tuning table (as a dict) it came from, or None with --no-tune."""
     if snapshot is not None and "lr" in snapshot:
         return snapshot["lr"], snapshot.get("tuning")

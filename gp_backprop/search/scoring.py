@@ -64,7 +64,6 @@ class Scorer:
         self._open: dict[int, _Scoring] = {}          # cid -> scoring in progress
         self._owner: dict[int, int] = {}              # jid -> cid
         self.trainings = 0                            # jobs finished
-        self.promoted = 0                             # candidates that got extra seeds
 
     def start(self, cand: Candidate) -> list[Job]:
         """The grid's jobs for a new candidate."""
@@ -86,14 +85,10 @@ class Scorer:
             i = best_member(results)
             s.first, s.lr = results[i], self.lr * self.grid[i]
             if self.extra_seeds and s.first.status == "ok" and self.promising(s.first.fitness):
-                self.promoted += 1
                 seeds = tuning_seeds(self.task, self.extra_seeds + 1)[1:]
                 return self._stage(s, [self.task.with_(lr=s.lr, seed=seed) for seed in seeds]), None
             return [], self._finish(s, [s.first])
         return [], self._finish(s, [s.first, *results])
-
-    def in_progress(self) -> int:
-        return len(self._open)
 
     def _stage(self, s: _Scoring, tasks: list[TaskSpec]) -> list[Job]:
         s.jobs, s.results = [next(self._jids) for _ in tasks], {}
