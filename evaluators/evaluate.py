@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 import traceback
 
@@ -43,6 +44,9 @@ def check_task(task: TaskSpec) -> None:
             raise TaskError(f"{name} must be positive, got {getattr(task, name)!r}")
     if task.weight_decay < 0:
         raise TaskError(f"weight_decay must be >= 0, got {task.weight_decay!r}")
+    for stop in task.hurdles:
+        if not (len(stop) == 2 and isinstance(stop[0], int) and stop[0] >= 1 and math.isfinite(stop[1])):
+            raise TaskError(f"hurdles must be (epoch >= 1, accuracy) pairs, got {stop!r}")
     if task.device.startswith("cuda") and not torch.cuda.is_available():
         raise TaskError(f"device {task.device!r} requested but CUDA is not available here; use --device cpu")
 

@@ -9,7 +9,7 @@ equivalence).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import torch
@@ -31,6 +31,7 @@ SHARED = ("dataset", "data_root", "split_seed", "model", "batch_size", "epochs",
 BATCHED_ARCHS = ("mlp", "convnet", "wrn", "convnet4")
 
 Member = tuple[str | None, TaskSpec]
+OnResult = Callable[[int, EvalResult], None]
 
 
 def check_members(members: Sequence[Member]) -> None:
@@ -46,7 +47,8 @@ def check_members(members: Sequence[Member]) -> None:
                                 f"member 0 {getattr(first, name)!r}; call evaluate_many once per {name}")
 
 
-def evaluate_many(members: Sequence[Member], batch: str | int = "auto") -> list[EvalResult]:
+def evaluate_many(members: Sequence[Member], batch: str | int = "auto",
+                  on_result: OnResult | None = None) -> list[EvalResult]:
     """Train every ``(equation_text | None, TaskSpec)`` member; one ``EvalResult`` per member, in order.
 
     Members share dataset, model, batch size, epochs, ``max_train_batches`` and device (else ``TaskError``); seeds,
@@ -57,8 +59,12 @@ def evaluate_many(members: Sequence[Member], batch: str | int = "auto") -> list[
     ``wall_time`` is the member's share of its batch's time.
 
     ``batch``: members per batched network; "auto" sizes groups from a memory budget (``batched.sizing``). SGD and
-    Adam members train in separate groups; a group of one trains with ``evaluate``. Architectures outside
+    Adam members train in separate groups. A member's result does not depend on the group it trains in, a group of
+    one included (so a search that resumes, or runs on other workers, trains it to the same bits). Architectures outside
     ``BATCHED_ARCHS`` (ConvNet8) are trained one by one with ``evaluate``: same results, without the speed-up.
+
+    ``on_result(i, result)`` is called for member ``i`` as soon as its result is final (a member that diverges early
+    is reported then, not at the end), once per member: a worker can pass results on before a later fault.
     """
     members = list(members)
     if not members:
@@ -67,23 +73,30 @@ def evaluate_many(members: Sequence[Member], batch: str | int = "auto") -> list[
     if batch != "auto" and not (isinstance(batch, int) and batch >= 1):
         raise TaskError(f"batch must be 'auto' or a positive integer, got {batch!r}")
     first = members[0][1]
-    if first.model.arch not in BATCHED_ARCHS:
-        return [evaluate(text, task) for text, task in members]
-    splits = _splits(first.dataset, first.data_root, first.split_seed, first.device)
     results: list[EvalResult | None] = [None] * len(members)
+
+    def settle(i: int, result: EvalResult) -> None:
+        results[i] = result
+        if on_result is not None:
+            on_result(i, result)
+    if first.model.arch not in BATCHED_ARCHS:
+        for i, (text, task) in enumerate(members):
+            settle(i, evaluate(text, task))
+        return results
+    splits = _splits(first.dataset, first.data_root, first.split_seed, first.device)
     rules: dict[int, Rule | None] = {}
     for i, (text, task) in enumerate(members):
         start = time.perf_counter()
         try:
             rules[i] = None if text is None else compile(parse(text))
         except EquationError as exc:
-            results[i] = EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
-                                    message=str(exc))
+            settle(i, EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
+                                 message=str(exc)))
     for fam in ("sgd", "adam"):
         indices = [i for i in rules if family(members[i][1]) == fam]
         for group in _groups(indices, batch, splits, first):
-            for i, result in zip(group, _train_group([rules[i] for i in group], [members[i] for i in group], splits)):
-                results[i] = result
+            _train_group([rules[i] for i in group], [members[i] for i in group], splits,
+                         lambda j, result, group=group: settle(group[j], result))
     return results
 
 
@@ -113,24 +126,25 @@ def _build(rule: Rule | None, task: TaskSpec, splits: Splits) -> torch.nn.Module
     return model
 
 
-def _train_group(rules: list[Rule | None], members: list[Member], splits: Splits) -> list[EvalResult]:
-    if len(members) == 1:   # nothing to share: evaluate itself is the faster way to train one member
-        return [evaluate(*members[0])]
+def _train_group(rules: list[Rule | None], members: list[Member], splits: Splits, settle: OnResult) -> None:
+    """Train one group, calling ``settle(j, result)`` for its member j as soon as that result is final."""
     start = time.perf_counter()
-    models, built, results = [], [], [None] * len(members)
+    models, built, failed = [], [], {}
     for j, (rule, (_, task)) in enumerate(zip(rules, members)):
         try:
             models.append(_build(rule, task, splits))
             built.append(j)
         except Exception as exc:  # as in evaluate: a member that cannot be built is an error, not a crash
-            results[j] = EvalResult("error", device=task.device, message=error_message(exc))
-    if built:
-        try:
-            model = merge(models)
-        except Unbatchable:
-            return [evaluate(text, task) for text, task in members]
+            failed[j] = EvalResult("error", device=task.device, message=error_message(exc))
+    try:
+        model = merge(models) if built else None
+    except Unbatchable:
+        for j, (text, task) in enumerate(members):
+            settle(j, evaluate(text, task))
+        return
+    for j, result in failed.items():
+        settle(j, result)
+    if model is not None:
         setup = (time.perf_counter() - start) / len(members)
-        trained = BatchTrainer(model, [members[j][1] for j in built], splits).run()
-        for j, result in zip(built, trained):
-            results[j] = replace(result, wall_time=result.wall_time + setup)
-    return results
+        BatchTrainer(model, [members[j][1] for j in built], splits,
+                     lambda b, result: settle(built[b], replace(result, wall_time=result.wall_time + setup))).run()

@@ -45,6 +45,8 @@ class TaskSpec:
     device: str = "cpu"
     hurdle_epoch: int = 0                   # 0 = off; else stop with status "hurdle" if val acc <= hurdle_acc here
     hurdle_acc: float = -1.0                # -1 = chance level plus 1.5 points
+    hurdles: tuple[tuple[int, float], ...] = ()  # more (epoch, acc) early stops, as hurdle_epoch/hurdle_acc: the
+    #                                       search's screening sets them per candidate (multi-fidelity)
     max_train_batches: int = 0              # 0 = all; >0 caps batches per epoch (smoke tests on big data)
 
     def with_(self, **changes: Any) -> "TaskSpec":
@@ -61,6 +63,8 @@ class TaskSpec:
         data = dict(data)
         model = ModelSpec(**{k: tuple(v) if k == "widths" else v for k, v in data.pop("model", {}).items()})
         tuples = {f.name for f in fields(cls) if f.name == "lr_decay_epochs"}
+        if "hurdles" in data:
+            data["hurdles"] = tuple((int(e), float(a)) for e, a in data["hurdles"])
         return cls(model=model, **{k: tuple(v) if k in tuples else v for k, v in data.items()})
 
 

@@ -41,6 +41,18 @@ def _evaluate(model: nn.Module, split, splits: Splits, batch_size: int = 1024) -
     return correct.item() / n, loss.item() / n
 
 
+def missed_hurdle(task: TaskSpec, epoch: int, acc: float, chance: float) -> str:
+    """Why a run with validation accuracy ``acc`` after ``epoch`` stops here (status "hurdle"), or "" if it goes on:
+    ``hurdle_epoch``/``hurdle_acc`` (default: chance plus ``CHANCE_MARGIN``), then each of ``hurdles``."""
+    stops = list(task.hurdles)
+    if task.hurdle_epoch:
+        stops.append((task.hurdle_epoch, task.hurdle_acc if task.hurdle_acc >= 0 else chance + CHANCE_MARGIN))
+    bar = max((a for e, a in stops if e == epoch), default=None)
+    if bar is None or acc > bar:
+        return ""
+    return f"validation accuracy {acc:.4f} at epoch {epoch} <= {bar:.4f}"
+
+
 class Diverged(Exception):
     pass
 
@@ -58,7 +70,6 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
     scheduled = task.schedule != "constant"
     gen = torch.Generator(device=device).manual_seed(task.seed)
     chance = 1.0 / splits.num_classes
-    hurdle = task.hurdle_acc if task.hurdle_acc >= 0 else chance + CHANCE_MARGIN
     val_curve: list[float] = []
     val_loss = 0.0
     loss_curve: list[float] = []
@@ -89,8 +100,9 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
                 raise Diverged(f"non-finite weights after epoch {epoch}")
             val_acc, val_loss = _evaluate(model, splits.val, splits)
             val_curve.append(val_acc)
-            if task.hurdle_epoch and epoch == task.hurdle_epoch and val_curve[-1] <= hurdle:
-                status, message = "hurdle", f"validation accuracy {val_curve[-1]:.4f} at epoch {epoch} <= {hurdle:.4f}"
+            message = missed_hurdle(task, epoch, val_acc, chance)
+            if message:
+                status = "hurdle"
                 break
     except Diverged as exc:
         status, message = "diverged", str(exc)

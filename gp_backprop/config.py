@@ -66,6 +66,12 @@ class FitnessConfig:
     tune_seeds: int = 3                 # seeds per grid point; the mean decides
     lr_grid: tuple[float, ...] = (0.5, 1.0, 2.0)  # each candidate trains at the tuned lr times these; best val wins
     extra_seeds: int = 2                # a candidate whose first score enters the top N trains on this many more
+    # Multi-fidelity screening: at each of these epochs (before the last) a grid training stops (status "hurdle")
+    # when its validation accuracy is screen_margin or more below every top-N entry's there; off until the top N is
+    # full. The
+    # defaults come from a 5,000-candidate search (benchmarks/screening.py, benchmarks/README.md). () = off.
+    screen_epochs: tuple[int, ...] = (2, 5, 10)
+    screen_margin: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,8 @@ class ParallelConfig:
     backend: str = "loky"               # loky (local processes, via joblib) | dask (distributed)
     workers: int = 0                    # loky processes / LocalCluster workers; 0 = one per CPU core
     scheduler: str = ""                 # dask scheduler address tcp://HOST:PORT; empty = start a LocalCluster
+    chunk: int = 12                     # trainings a worker takes at once, trained as one batched network where the
+    #                                     function allows (evaluators.evaluate_many); 1 = one at a time
 
 
 @dataclass(frozen=True)
@@ -300,6 +308,11 @@ def validate(cfg: SearchConfig) -> None:
           f"fitness.tune_factor = {f.tune_factor} must be a finite number > 1 (2 doubles the lr per grid point)")
     _need(bool(f.lr_grid) and all(math.isfinite(x) and x > 0 for x in f.lr_grid),
           f"fitness.lr_grid = {list(f.lr_grid)} must be positive finite factors of the tuned lr, e.g. [0.5, 1, 2]")
+    _need(all(isinstance(x, int) and x >= 1 for x in f.screen_epochs),
+          f"fitness.screen_epochs = {list(f.screen_epochs)} must be epochs >= 1 (those at or past task.epochs are "
+          "not used), e.g. [2, 5, 10], or [] for no screening")
+    _need(math.isfinite(f.screen_margin) and f.screen_margin >= 0,
+          f"fitness.screen_margin = {f.screen_margin} must be a finite accuracy >= 0, e.g. 0.05")
     _need(b.max_evals >= 1, f"budget.max_evals = {b.max_evals} must be >= 1")
     _need(b.time_budget >= 0, f"budget.time_budget = {b.time_budget} must be >= 0 (0 = no limit)")
     _need(e.timeout >= 0, f"evaluation.timeout = {e.timeout} must be >= 0 seconds (0 = none)")
@@ -308,6 +321,7 @@ def validate(cfg: SearchConfig) -> None:
     _need(p.backend in BACKENDS,
           f"parallel.backend = {p.backend!r} is unknown{did_you_mean(p.backend, BACKENDS)}")
     _need(p.workers >= 0, f"parallel.workers = {p.workers} must be >= 0 (0 = one per CPU core)")
+    _need(p.chunk >= 1, f"parallel.chunk = {p.chunk} must be >= 1 trainings per worker task (1 = one at a time)")
     _need(not p.scheduler or p.backend == "dask",
           f"parallel.scheduler = {p.scheduler!r} needs --backend dask (loky runs on this machine only)")
     _need(not p.scheduler or bool(re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://\S+", p.scheduler)),

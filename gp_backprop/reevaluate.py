@@ -16,7 +16,7 @@ from evaluators import DataError, TaskError, TaskSpec, check_task
 
 from gp_backprop import funnel
 from gp_backprop.cli import OneLineParser, check_workers, fail, positive
-from gp_backprop.config import parse_duration
+from gp_backprop.config import ParallelConfig, parse_duration
 from gp_backprop.funnel import Cell, Finalist, Setup, SetupError, fresh_seeds, input_info, setups, task_from_params
 from gp_backprop.parallel import BACKENDS, Backend, BackendError, make_backend
 from gp_backprop.search import CheckpointError, SearchLock
@@ -118,7 +118,8 @@ def _reevaluate(args: argparse.Namespace, mc: Any, search: Any) -> int:
     grid = (args.tune_points or int(params.get("fitness.tune_points", 8)), float(params.get("fitness.tune_factor", 2)),
             int(params.get("fitness.tune_seeds", 3)))
     backend = make_backend(args.backend, params.get("evaluation.function", "evaluators:evaluate"), task,
-                           workers=args.workers, timeout=args.timeout, scheduler=args.scheduler)
+                           workers=args.workers, timeout=args.timeout, scheduler=args.scheduler,
+                           members=ParallelConfig.chunk)
     print(f"search {search.info.run_id} ({search.info.run_name}): {len(rows) - len(controls)} finalists + "
           f"{', '.join(r.control for r in rows if r.control)}; setups {', '.join(s.label for s in chosen)}; "
           f"fresh seeds {seeds}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -21,7 +22,7 @@ from evaluators.batched.optim import make_optimizer
 from evaluators.data import Split, Splits, batches
 from evaluators.optim import lr_factor
 from evaluators.task import EvalResult, TaskSpec
-from evaluators.train import CHANCE_MARGIN
+from evaluators.train import missed_hurdle
 
 EVAL_ROWS = 1024   # rows per evaluation forward, all members together: train.accuracy's batch for one member
 
@@ -33,7 +34,6 @@ class _Run:
     index: int
     task: TaskSpec
     generator: torch.Generator
-    hurdle: float
     val_curve: list[float] = field(default_factory=list)
     loss_curve: list[float] = field(default_factory=list)
     total: float = 0.0
@@ -65,14 +65,15 @@ def accuracies_and_losses(model: BatchedModel, split: Split, splits: Splits) -> 
 
 
 class BatchTrainer:
-    """Trains the members of one ``BatchedModel``; ``run()`` returns one ``EvalResult`` per member, in order."""
+    """Trains the members of one ``BatchedModel``; ``run()`` returns one ``EvalResult`` per member, in order, and
+    ``on_result(index, result)`` hears of each member as soon as it ends (a fault then loses only the others)."""
 
-    def __init__(self, model: BatchedModel, tasks: list[TaskSpec], splits: Splits) -> None:
+    def __init__(self, model: BatchedModel, tasks: list[TaskSpec], splits: Splits,
+                 on_result: Callable[[int, EvalResult], None] | None = None) -> None:
         first = tasks[0]
         self.model, self.splits, self.device = model, splits, splits.train.device
-        chance = 1.0 / splits.num_classes
-        self.runs = [_Run(j, t, torch.Generator(device=self.device).manual_seed(t.seed),
-                          t.hurdle_acc if t.hurdle_acc >= 0 else chance + CHANCE_MARGIN) for j, t in enumerate(tasks)]
+        self.on_result, self.reported = on_result, 0
+        self.runs = [_Run(j, t, torch.Generator(device=self.device).manual_seed(t.seed)) for j, t in enumerate(tasks)]
         self.opt = make_optimizer(list(model.parameters()), tasks)
         self.per_epoch = math.ceil(len(splits.train) / first.batch_size)
         if first.max_train_batches:
@@ -100,6 +101,10 @@ class BatchTrainer:
         fn(*args)
         for r in members:
             r.time += (time.perf_counter() - start) / len(members)
+        if self.on_result is not None:   # after the time shares: a result reported is final
+            for outcome in self.done[self.reported:]:
+                self.on_result(outcome[0].index, self._result(*outcome))
+            self.reported = len(self.done)
 
     def _finish(self) -> None:
         tests = accuracies(self.model, self.splits.test, self.splits)
@@ -157,12 +162,12 @@ class BatchTrainer:
         for r, acc, loss in zip(self.runs, accs, losses):
             r.val_curve.append(acc)
             r.val_loss = loss
-        missed = [j for j, r in enumerate(self.runs) if r.task.hurdle_epoch and epoch == r.task.hurdle_epoch
-                  and r.val_curve[-1] <= r.hurdle]
+        chance = 1.0 / self.splits.num_classes
+        missed = {j: why for j, r in enumerate(self.runs)
+                  if (why := missed_hurdle(r.task, epoch, r.val_curve[-1], chance))}
         if missed:
             tests = accuracies(self.model, self.splits.test, self.splits)
-            self._end({j: ("hurdle", f"validation accuracy {self.runs[j].val_curve[-1]:.4f} at epoch {epoch} <= "
-                                     f"{self.runs[j].hurdle:.4f}", tests[j]) for j in missed})
+            self._end({j: ("hurdle", why, tests[j]) for j, why in missed.items()})
 
     def _end(self, ended: dict[int, tuple[str, str, float]]) -> None:
         """Record the results of the members at row blocks ``ended`` and drop them from the batch."""

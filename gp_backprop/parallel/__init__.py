@@ -1,7 +1,7 @@
 """Where candidates train: worker pools by name (``parallel.backend``), each implementing ``base.Backend``.
 
 A new backend is one file here and one line in ``BACKENDS``: a class taking ``(function, task, workers, timeout,
-scheduler)`` with the ``Backend`` methods.
+scheduler, members)`` with the ``Backend`` methods.
 """
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ BACKENDS: dict[str, Callable[..., Backend]] = {
 
 
 def make_backend(name: str, function: str, task: TaskSpec, *, workers: int = 0, timeout: float = 0.0,
-                 scheduler: str = "") -> Backend:
-    """The backend ``name`` with ``workers`` processes (0: one per CPU core) running ``function(text, task)``."""
+                 scheduler: str = "", members: int = 1) -> Backend:
+    """The backend ``name`` with ``workers`` processes (0: one per CPU core) running ``function(text, task)``, each
+    worker taking chunks of ``members`` trainings (one batched network where ``function`` has a ``_many`` form)."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
-    return BACKENDS[name](function, task, workers or os.cpu_count() or 1, timeout, scheduler)
+    return BACKENDS[name](function, task, workers or os.cpu_count() or 1, timeout, scheduler, members)

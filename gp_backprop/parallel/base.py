@@ -1,8 +1,8 @@
 """The backend interface every worker pool implements, and what crosses it: ``Done`` results and ``BackendError``.
 
-The search keeps every worker busy by handing each one a running candidate and ``depth - 1`` queued ones, and takes
-results back as they finish (the paper's asynchronous worker pool, §3.2). Faults become statuses in the backends: a
-dead worker process gives "crashed", a candidate past ``evaluation.timeout`` gives "timeout".
+The search keeps every worker busy by handing each one ``depth`` trainings (a chunk, which it may train as one batched
+network), and takes results back as they finish (the paper's asynchronous worker pool, §3.2). Faults become statuses
+in the backends: a dead worker process gives "crashed", a training past ``evaluation.timeout`` gives "timeout".
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Done:
 
 
 class Backend(Protocol):
-    depth: int                                         # candidates handed to each worker: 1 runs, the rest queue
+    depth: int                                         # trainings handed to each worker at once (a chunk)
     def start(self) -> None: ...                       # start and warm the workers (blocks)
     def capacity(self) -> int: ...                     # how many candidates can run at once
     def running(self) -> int: ...

@@ -1,12 +1,12 @@
-"""The Dask distributed backend: candidates travel in chunks (one Dask task each) and come back one by one as events.
+"""The Dask distributed backend: members travel in chunks (one Dask task each) and come back one by one as events.
 
 A Dask task has a fixed CPU cost (submission, scheduling, the result's gather and release, in the controller's event
-loop and the worker's) that a single digits candidate cannot hide: with one candidate per task the cores trained
-markedly less of the time than with loky (benchmarks/README.md). So a task carries a chunk of candidates worth about
-``CHUNK_SECONDS`` of training, sized from
-the results so far (one candidate per task when candidates are long). The worker reports each candidate's start and
-result as a Dask event the moment it happens (``worker.run_chunk_on_dask``), so results, timeouts and the progress bar
-stay per candidate.
+loop and the worker's) that a single digits training cannot hide: with one training per task the cores trained
+markedly less of the time than with loky (benchmarks/README.md). So a task carries a chunk of members (trainings):
+at least ``members`` (they train as one batched network, ``worker.run_members``), more when that is less than about
+``CHUNK_SECONDS`` of training, sized from the results so far. The worker reports each group's start and each
+member's result as a Dask event the moment it happens (``worker.run_chunk_on_dask``), so results, timeouts and the
+progress bar stay per member.
 """
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ class _Cand:
     task: TaskSpec
     key: str = ""                  # the chunk (Dask task) that holds it; "" while it waits to be packed
     started: float | None = None   # when its worker reported its start (controller clock)
+    allow: int = 1                 # members training with it in one batched network: its timeout is this many
     retries: int = 0
 
 
@@ -69,9 +70,11 @@ class DaskBackend:
     Timeouts count from a candidate's reported start; a timed-out candidate's worker is restarted through its nanny,
     and the rest of its chunk is sent again."""
 
-    def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float, scheduler: str) -> None:
+    def __init__(self, function: str, task: TaskSpec, workers: int, timeout: float, scheduler: str,
+                 members: int = 1) -> None:
         self.function, self.task, self.workers, self.timeout, self.scheduler = function, task, workers, timeout, \
             scheduler
+        self.members = members                  # members per chunk at least: they train as one batched network
         self.client: Any = None
         self.cluster: Any = None
         self.cands: dict[int, _Cand] = {}      # every candidate submitted and not yet done
@@ -83,10 +86,10 @@ class DaskBackend:
 
     @property
     def chunk(self) -> int:
-        """Candidates per Dask task now: ~CHUNK_SECONDS of training, 1 until a result says how long one takes."""
+        """Members per Dask task now: ``members``, or more when that is less than ~CHUNK_SECONDS of training."""
         if self.mean_busy <= 0:
-            return 1
-        return max(1, min(MAX_CHUNK, int(CHUNK_SECONDS / self.mean_busy)))
+            return self.members
+        return max(self.members, min(MAX_CHUNK, int(CHUNK_SECONDS / self.mean_busy)))
 
     @property
     def depth(self) -> int:
@@ -166,7 +169,7 @@ class DaskBackend:
         always be one; this is a backstop) it may wait behind its chunk and one chunk more: so that many timeouts
         after its chunk was sent."""
         if c.started is not None:
-            return c.started + self.timeout
+            return c.started + self.timeout * c.allow
         chunk = self.chunks[c.key]
         return chunk.submitted + (2 * len(chunk.cands) + 1) * self.timeout
 
@@ -195,9 +198,11 @@ class DaskBackend:
             cid = what.get("done")
             if cid in self.cands and "result" in what:  # from any chunk that held it: a result is a result
                 out.append(self._done(cid, EvalResult.from_dict(what["result"]), what["busy"], measured=True))
-            nxt = self.cands.get(what.get("next"))
-            if nxt is not None and nxt.key == what.get("key"):  # not a stale start from a chunk given up on
-                nxt.started = when
+            group = what.get("start", ())
+            for cid in group:
+                c = self.cands.get(cid)
+                if c is not None and c.key == what.get("key"):  # not a stale start from a chunk given up on
+                    c.started, c.allow = when, len(group)
         else:
             self._chunk_ended(what, out)
 
@@ -233,12 +238,11 @@ class DaskBackend:
             exc = fut.exception()
             message = f"{type(exc).__name__}: {first_line(exc)}"
             if isinstance(exc, KilledWorker):
-                # Dask retried the chunk on fresh workers and each died: blame the candidate that was running
-                # (started, no result); the ones behind it never ran and go again.
-                culprit = next((cid for cid in left if chunk.cands[cid].started is not None), None)
-                if culprit is not None:
-                    left.remove(culprit)
-                    out.append(self._done(culprit, EvalResult("crashed", message=message), now - chunk.submitted))
+                # Dask retried the chunk on fresh workers and each died: blame the members that were running
+                # (started, no result); the ones behind them never ran and go again.
+                for cid in [cid for cid in left if chunk.cands[cid].started is not None]:
+                    left.remove(cid)
+                    out.append(self._done(cid, EvalResult("crashed", message=message), now - chunk.submitted))
                 self._again(left, out, message)
             else:  # could not run at all (e.g. the function does not import on the worker): the same for all
                 for cid in left:
@@ -256,15 +260,19 @@ class DaskBackend:
         self.waiting[:0] = [cid for cid in cids if cid in self.cands]
 
     def _time_out(self, out: list[Done]) -> None:
+        """Members past their deadline get "timeout", with the others of their batched group (they trained in the
+        same network); the members of their chunk that had not started go again."""
         now = time.monotonic()
         for cid, c in list(self.cands.items()):
             if not c.key or now <= self._deadline(c):
                 continue
             chunk = self.chunks.pop(c.key)
-            out.append(self._done(cid, timeout_result(self.timeout), now - (c.started or chunk.submitted)))
+            left = [x for x, cx in chunk.cands.items() if self.cands.get(x) is cx]
+            stopped = [x for x in left if x == cid or (c.started is not None and chunk.cands[x].started == c.started)]
+            for x in stopped:
+                out.append(self._done(x, timeout_result(self.timeout), now - (c.started or chunk.submitted)))
             self._stop(chunk.future)
-            self._again([x for x, cx in chunk.cands.items() if self.cands.get(x) is cx], out,
-                        "its chunk's worker was restarted after a timeout")
+            self._again([x for x in left if x not in stopped], out, "its chunk's worker was restarted after a timeout")
 
     def _stop(self, fut: Any) -> None:
         """Free the worker thread a timed-out candidate holds: Dask cannot stop a running task, so restart its

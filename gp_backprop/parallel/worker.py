@@ -1,7 +1,11 @@
-"""What runs inside a worker process (loky or Dask): train one equation, given as text, on a ``TaskSpec``.
+"""What runs inside a worker process (loky or Dask): train a chunk of (equation text, ``TaskSpec``) members.
 
-Only the evaluation function's import path, the equation text and the task cross the process boundary; the result
-comes back as an ``EvalResult`` with the seconds spent inside the function (for worker utilization).
+Only the evaluation function's import path, the equation texts and the tasks cross the process boundary; each result
+comes back as an ``EvalResult`` with the seconds spent on it (for worker utilization). A function ``f`` whose module
+also defines ``f_many(members, on_result=None)`` (``evaluators.evaluate`` has ``evaluate_many``) trains the members
+of a chunk that share data, model and budget as one batched network; other functions train them one by one. Either
+way each member's start and result are reported as they happen, so a fault later in the chunk loses only the members
+not finished yet.
 """
 from __future__ import annotations
 
@@ -10,18 +14,26 @@ import os
 import signal
 import sys
 import threading
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
+from evaluators.population import SHARED
 from evaluators.task import EvalResult, TaskSpec
 
 from gp_backprop.errors import first_line
 
-__all__ = ["run_one", "run_chunk_on_dask", "warm", "resolve", "lower_priority", "EVENTS_TOPIC"]
+__all__ = ["run_one", "run_members", "run_chunk_on_dask", "run_chunk_to_file", "read_progress", "warm", "resolve",
+           "resolve_many", "lower_priority", "EVENTS_TOPIC"]
+
+Item = tuple[int, str, TaskSpec]               # (job id, equation text, task)
+Report = Callable[[dict[str, Any]], None]       # {"start": [ids]} or {"done": id, "result": {...}, "busy": s}
 
 EVENTS_TOPIC = "gp-backprop-candidates"   # Dask event topic: a candidate started, or finished with its result
 
 _FUNCTIONS: dict[str, Callable[[str, TaskSpec], EvalResult]] = {}
+_MANY: dict[str, Callable[..., list[EvalResult]] | None] = {}
 _READY = False
 _LOOP_LOWERED = False
 
@@ -33,6 +45,15 @@ def resolve(spec: str) -> Callable[[str, TaskSpec], EvalResult]:
         module, _, attr = spec.partition(":")
         fn = _FUNCTIONS[spec] = getattr(importlib.import_module(module), attr)
     return fn
+
+
+def resolve_many(spec: str) -> Callable[..., list[EvalResult]] | None:
+    """The batched form of ``module:attr``: ``module.attr_many`` if the module defines it, else None."""
+    if spec not in _MANY:
+        module, _, attr = spec.partition(":")
+        resolve(spec)
+        _MANY[spec] = getattr(importlib.import_module(module), f"{attr}_many", None)
+    return _MANY[spec]
 
 
 def _setup() -> None:
@@ -87,8 +108,7 @@ def warm(function: str) -> float:
     return time.time()
 
 
-def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float]:
-    """``function(text, task)`` and the seconds it took; an exception becomes status "error" (the search goes on)."""
+def _prepare() -> None:
     global _LOOP_LOWERED
     _setup()
     if not _LOOP_LOWERED and threading.current_thread() is not threading.main_thread():
@@ -97,6 +117,11 @@ def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float
         # it starts this thread); a worker its nanny restarts does this again on its first candidate.
         lower_priority(threading.main_thread().native_id)
         _LOOP_LOWERED = True
+
+
+def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float]:
+    """``function(text, task)`` and the seconds it took; an exception becomes status "error" (the search goes on)."""
+    _prepare()
     fn = resolve(function)
     t0 = time.perf_counter()
     try:
@@ -108,27 +133,99 @@ def run_one(function: str, text: str, task: TaskSpec) -> tuple[EvalResult, float
     return result, time.perf_counter() - t0
 
 
-def run_chunk_on_dask(function: str, items: list[tuple[int, str, TaskSpec]]) -> list[tuple[int, EvalResult, float]]:
-    """``run_one`` for each (cid, text, task) of a chunk, in order, on a Dask worker.
+def _error(exc: BaseException) -> EvalResult:
+    return EvalResult("error", message=f"{type(exc).__name__}: {first_line(exc)}"[:500])
 
-    Each candidate's start and result travel to the controller at once, as Dask events (through the scheduler's
-    batched streams, a few messages that share one send): the controller counts a candidate's timeout from its
-    start and takes its result the moment it is known, not when the whole chunk ends. The returned list repeats the
-    results, in case an event was lost. One task per chunk instead of per candidate spreads Dask's per-task cost
-    (submission, scheduling, the result's gather and release; benchmarks/README.md) over the chunk."""
+
+def _groups(items: list[Item]) -> list[list[Item]]:
+    """Items that can share one batched network (same data, model and budget), in order of first appearance."""
+    groups: dict[tuple, list[Item]] = {}
+    for item in items:
+        groups.setdefault(tuple(getattr(item[2], name) for name in SHARED), []).append(item)
+    return list(groups.values())
+
+
+def run_members(function: str, items: list[Item], report: Report) -> list[tuple[int, EvalResult, float]]:
+    """Train a chunk: each group of items that share data, model and budget in one ``f_many`` call (or one by one
+    without it), reporting ``{"start": ids}`` before a group and ``{"done": id, "result", "busy"}`` for each member
+    the moment its result is final. Returns (id, result, seconds) for every item, in order."""
+    _prepare()
+    many = resolve_many(function)
+    out: dict[int, tuple[EvalResult, float]] = {}
+
+    def done(jid: int, result: EvalResult, busy: float) -> None:
+        if not isinstance(result, EvalResult):
+            result = EvalResult("error", message=f"{function} returned {type(result).__name__}, not an EvalResult")
+        out[jid] = (result, busy)
+        report({"done": jid, "result": result, "busy": busy})
+    for group in (_groups(items) if many is not None else [[item] for item in items]):
+        report({"start": [jid for jid, _, _ in group]})
+        if many is None:
+            jid, text, task = group[0]
+            done(jid, *run_one(function, text, task))
+            continue
+        t0 = time.perf_counter()
+        try:
+            many([(text, task) for _, text, task in group],
+                 on_result=lambda i, r, group=group: done(group[i][0], r, getattr(r, "wall_time", 0.0)))
+        except Exception as exc:  # the whole call failed (a bad task): its unreported members get the error
+            share = (time.perf_counter() - t0) / len(group)
+            for jid, _, _ in group:
+                if jid not in out:
+                    done(jid, _error(exc), share)
+    return [(jid, *out[jid]) for jid, _, _ in items]
+
+
+def run_chunk_to_file(function: str, items: list[Item], path: str) -> list[tuple[int, EvalResult, float]]:
+    """``run_members`` for a loky slot: each report is a line appended to ``path`` (flushed at once), so after a
+    crash or a timeout the backend still knows which members finished and with what (``read_progress``)."""
+    with open(path, "a", encoding="utf-8") as f:
+        def report(event: dict[str, Any]) -> None:
+            if "result" in event:
+                event = {**event, "result": event["result"].to_dict()}
+            f.write(json.dumps(event, default=float) + "\n")
+            f.flush()
+        return run_members(function, items, report)
+
+
+def read_progress(path: str) -> tuple[list[list[int]], dict[int, tuple[EvalResult, float]]]:
+    """What ``run_chunk_to_file`` wrote so far: the groups started, in order, and the finished members' (result,
+    seconds)."""
+    groups: list[list[int]] = []
+    finished: dict[int, tuple[EvalResult, float]] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return groups, finished
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:   # a line cut short by a kill
+            continue
+        if "start" in event:
+            groups.append(event["start"])
+        if "done" in event:
+            finished[event["done"]] = (EvalResult.from_dict(event["result"]), event["busy"])
+    return groups, finished
+
+
+def run_chunk_on_dask(function: str, items: list[Item]) -> list[tuple[int, EvalResult, float]]:
+    """``run_members`` on a Dask worker, each report a Dask event (through the scheduler's batched streams, a few
+    messages that share one send): the controller counts a member's timeout from its group's start and takes its
+    result the moment it is known, not when the whole chunk ends. The returned list repeats the results, in case an
+    event was lost. One task per chunk instead of per member spreads Dask's per-task cost (submission, scheduling,
+    the result's gather and release; benchmarks/README.md) over the chunk."""
     from distributed import get_worker
 
     worker = get_worker()
     key = worker.get_current_task()
-    worker.log_event(EVENTS_TOPIC, {"key": key, "next": items[0][0]})
-    out = []
-    for i, (cid, text, task) in enumerate(items):
-        result, busy = run_one(function, text, task)
-        following = items[i + 1][0] if i + 1 < len(items) else None
+
+    def report(event: dict[str, Any]) -> None:
+        if "result" in event:
+            event = {**event, "result": event["result"].to_dict()}
         try:
-            worker.log_event(EVENTS_TOPIC, {"key": key, "done": cid, "result": result.to_dict(), "busy": busy,
-                                            "next": following})
+            worker.log_event(EVENTS_TOPIC, {"key": key, **event})
         except TypeError:  # not msgpack-able (e.g. numpy float32 from a custom function): the return value has it
-            worker.log_event(EVENTS_TOPIC, {"key": key, "next": following})
-        out.append((cid, result, busy))
-    return out
+            pass
+    return run_members(function, items, report)

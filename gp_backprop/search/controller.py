@@ -11,6 +11,7 @@ import json
 import math
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -253,6 +254,17 @@ class Controller:
         """Whether a first score of ``fitness`` would place a candidate among the top N (ties included)."""
         n = self.space.population
         return len(self.ranked) < n or fitness >= self.ranked[n - 1].fitness
+
+    def screen(self, epochs: Sequence[int], margin: float) -> tuple[tuple[int, float], ...]:
+        """Early stops for a new candidate's trainings (``TaskSpec.hurdles``): at each of ``epochs``, ``margin``
+        under the lowest validation accuracy any top-N entry had there. None until the top N is full: before that
+        every trained candidate enters it."""
+        n = self.space.population
+        if not epochs or len(self.ranked) < n:
+            return ()
+        curves = [e.result.val_curve for e in self.ranked[:n]]
+        return tuple((epoch, min(c[epoch - 1] for c in long) - margin) for epoch in epochs
+                     if (long := [c for c in curves if len(c) >= epoch]))
 
     def best(self) -> Entry | None:
         return self.ranked[0] if self.ranked else None

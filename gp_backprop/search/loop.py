@@ -103,7 +103,8 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
             run_id = tracker.open(flatten(cfg.to_dict()), run_id, ctl.population, logged)
         p = cfg.parallel
         backend = evaluate_backend or make_backend(p.backend, cfg.evaluation.function, cfg.task, workers=p.workers,
-                                                   timeout=cfg.evaluation.timeout, scheduler=p.scheduler)
+                                                   timeout=cfg.evaluation.timeout, scheduler=p.scheduler,
+                                                   members=p.chunk)
         try:
             backend.start()
             lr, tuning = tuned_lr(cfg, backend, saved[0] if saved else None, tracker)
@@ -162,8 +163,10 @@ class _Loop:
         self.run_id, self.lr, self.tuning = run_id, lr, tuning
         self.t0 = time.monotonic() - elapsed0
         f = cfg.fitness
-        self.scorer = Scorer(cfg.task, lr, f.lr_grid, f.extra_seeds, ctl.would_enter_top)
+        self.scorer = Scorer(cfg.task, lr, f.lr_grid, f.extra_seeds, ctl.would_enter_top,
+                             lambda: ctl.screen([e for e in f.screen_epochs if e < cfg.task.epochs], f.screen_margin))
         self.jobs: collections.deque[Job] = collections.deque()
+        self.out = 0              # jobs submitted whose result the loop has not taken yet
         for cand in sorted(ctl.inflight.values(), key=lambda c: c.cid):  # proposed before a stop: train them now
             self.jobs.extend(self.scorer.start(cand))
         self.stop = ""
@@ -192,6 +195,7 @@ class _Loop:
                 for done in self.backend.wait(TICK):
                     if self.stop in ("interrupted", "write error"):
                         break  # results after a stop are not recorded: their candidates re-run on --resume
+                    self.out -= 1
                     self._submit()  # the freed worker takes its waiting job before any bookkeeping
                     self.busy += done.busy
                     more, finished = self.scorer.done(done.cid, done.result, done.busy)
@@ -254,9 +258,12 @@ class _Loop:
     def _submit(self) -> None:
         self.workers = max(self.workers, self.backend.capacity())
         cap = self.backend.capacity() * self.backend.depth
-        while self.jobs and self.backend.running() < cap:
+        # Counted here, per result taken, not by the backend: one wait() may return several results, and the
+        # backend counts them all as done before the loop has taken the first; proposals would then depend on timing.
+        while self.jobs and self.out < cap:
             job = self.jobs.popleft()
             self.backend.submit(job.jid, job.text, job.task)
+            self.out += 1
 
     def _record(self, done: Finished) -> None:
         if done.cid not in self.ctl.inflight:

@@ -1,6 +1,7 @@
 """How one candidate is scored, as training jobs: first an lr grid around the tuned lr (the best validation result
-wins, so a rule cannot win by its step size alone), then, for a candidate whose first score would enter the top N,
-extra seeds at the lr it chose (its fitness becomes the mean, so one lucky seed cannot take a place).
+wins, so a rule cannot win by its step size alone), screened by early stops where it falls far behind the top N,
+then, for a candidate whose first score would enter the top N, extra seeds at the lr it chose, trained in full (its
+fitness becomes the mean, so one lucky seed cannot take a place).
 
 The loop hands out ``Job``s to the workers and gives their results back; a candidate is finished when all its jobs
 are. Nothing here trains or knows about workers.
@@ -55,11 +56,14 @@ class Scorer:
     """Turns candidates into jobs and job results into ``Finished`` candidates.
 
     ``lr``: the search's (tuned) learning rate; ``grid``: factors of it each candidate trains at; ``extra_seeds``:
-    seeds added for a promising candidate; ``promising(fitness)``: whether a first score enters the top N."""
+    seeds added for a promising candidate; ``promising(fitness)``: whether a first score enters the top N;
+    ``screen()``: the early stops (``TaskSpec.hurdles``) for a new candidate's grid, from the top N as it is now."""
 
     def __init__(self, task: TaskSpec, lr: float, grid: Sequence[float], extra_seeds: int,
-                 promising: Callable[[float], bool]) -> None:
+                 promising: Callable[[float], bool],
+                 screen: Callable[[], tuple[tuple[int, float], ...]] = tuple) -> None:
         self.task, self.lr, self.grid, self.extra_seeds, self.promising = task, lr, tuple(grid), extra_seeds, promising
+        self.screen = screen
         self._jids = itertools.count()
         self._open: dict[int, _Scoring] = {}          # cid -> scoring in progress
         self._owner: dict[int, int] = {}              # jid -> cid
@@ -67,7 +71,8 @@ class Scorer:
 
     def start(self, cand: Candidate) -> list[Job]:
         """The grid's jobs for a new candidate."""
-        tasks = [self.task.with_(lr=self.lr * f) for f in self.grid]
+        hurdles = self.task.hurdles + self.screen()
+        tasks = [self.task.with_(lr=self.lr * f, hurdles=hurdles) for f in self.grid]
         return self._stage(_Scoring(cand, []), tasks)
 
     def done(self, jid: int, result: EvalResult, busy: float) -> tuple[list[Job], Finished | None]:

@@ -62,6 +62,16 @@ def test_malformed_equation_is_status_error_not_a_crash():
     assert r.status == "error" and "did you mean norm_fro" in r.message
 
 
+def test_hurdles_at_several_epochs_stop_a_run_at_the_first_it_misses():
+    curve = evaluate(SEEDS["backprop"], FAST.with_(epochs=5)).val_curve
+    passing = ((1, curve[0] - 0.01), (3, curve[2] - 0.01))
+    assert evaluate(SEEDS["backprop"], FAST.with_(epochs=5, hurdles=passing)).val_curve == curve
+    stopped = evaluate(SEEDS["backprop"], FAST.with_(epochs=5, hurdles=passing + ((4, curve[3]),)))
+    assert stopped.status == "hurdle" and stopped.val_curve == curve[:4] and "epoch 4" in stopped.message
+    with pytest.raises(TaskError, match="hurdles must be"):
+        evaluate(SEEDS["backprop"], FAST.with_(hurdles=((0, 0.5),)))
+
+
 def test_hurdle_stops_a_run_at_the_given_epoch():
     r = evaluate(SEEDS["backprop"], FAST.with_(epochs=10, hurdle_epoch=2, hurdle_acc=0.999))
     assert r.status == "hurdle" and len(r.val_curve) == 2 and "epoch 2" in r.message

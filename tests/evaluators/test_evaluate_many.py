@@ -130,6 +130,26 @@ def test_each_member_gets_its_own_status(monkeypatch):
                (want.status, want.message, want.steps, len(want.val_curve))
 
 
+def test_screening_hurdles_stop_members_as_evaluate_stops_them():
+    members = [(SEEDS["backprop"], FAST.with_(hurdles=((2, 0.5), (4, 0.8)))),
+               (SEEDS["fa"], FAST.with_(seed=1, hurdles=((2, 0.99),))), (SEEDS["dfa"], FAST.with_(seed=2))]
+    many, ones = evaluate_many(members), [evaluate(text, task) for text, task in members]
+    assert [(r.status, r.message, len(r.val_curve)) for r in many] == \
+           [(r.status, r.message, len(r.val_curve)) for r in ones]
+    assert many[1].status == "hurdle" and len(many[1].val_curve) == 2
+
+
+def test_on_result_reports_each_member_once_as_soon_as_it_ends():
+    members = [(SEEDS["backprop"], FAST), ("scale_10(gh)", FAST.with_(seed=1)),     # diverges in epoch 4
+               ("left(nrom_fro(g), g)", FAST.with_(seed=2)), (SEEDS["fa"], FAST.with_(seed=3, hurdle_epoch=2,
+                                                                                      hurdle_acc=1.0))]
+    heard = []
+    results = evaluate_many(members, on_result=lambda i, r: heard.append((i, r)))
+    assert sorted(i for i, _ in heard) == [0, 1, 2, 3]
+    assert dict(heard) == dict(enumerate(results))
+    assert [i for i, _ in heard][:3] == [2, 3, 1]   # the error at once, the hurdle at epoch 2, the NaN in epoch 4
+
+
 def test_a_member_that_leaves_the_batch_leaves_the_others_bit_identical():
     healthy = [(SEEDS["backprop"], FAST), (RUNNING_RULE, FAST.with_(seed=2)), (SEEDS["fa"], FAST.with_(seed=3))]
     diverging = ("scale_10(gh)", FAST.with_(seed=1))
@@ -148,12 +168,13 @@ def test_a_member_that_leaves_a_one_equation_batch_leaves_the_others_bit_identic
     assert [strip_time(r) for r in (mixed[0], mixed[2])] == [strip_time(r) for r in evaluate_many(healthy)]
 
 
-def test_a_members_result_does_not_depend_on_its_batch():
+def test_a_members_result_does_not_depend_on_its_batch_nor_on_having_one():
     member = (NOISE_RULE, FAST.with_(seed=7, lr=0.05))
     a = evaluate_many([(SEEDS["fa"], FAST), member, (None, FAST.with_(seed=1))])[1]
     b = evaluate_many([member, (RUNNING_RULE, FAST.with_(seed=3, lr=0.2))])[0]
     c = evaluate_many([(SEEDS["dfa"], FAST.with_(seed=9)), (None, FAST.with_(seed=8)), member])[2]
-    assert strip_time(a) == strip_time(b) == strip_time(c)
+    alone = evaluate_many([member])[0]   # a chunk of one: a resumed search retrains its in-flight members so
+    assert strip_time(a) == strip_time(b) == strip_time(c) == strip_time(alone)
 
 
 def test_mean_accuracy_over_20_seeds_matches_evaluate():

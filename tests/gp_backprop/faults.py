@@ -80,3 +80,20 @@ def sleeping(text: str, task: TaskSpec) -> EvalResult:
     """No CPU, a fixed duration: what is left of worker utilization is the search's own overhead."""
     time.sleep(float(os.environ.get("GP_SLEEP", "0.1")))
     return EvalResult("ok", val_acc=fake_accuracy(text), val_curve=(0.5, 0.5), wall_time=0.1)
+
+
+def grouped(text: str, task: TaskSpec) -> EvalResult:
+    """``faulty``, for one member; ``grouped_many`` trains a chunk's members as one batched group would."""
+    return faulty(text, task)
+
+
+def grouped_many(members: list[tuple[str, TaskSpec]], on_result=None) -> list[EvalResult]:
+    """The members in one group, each reported as it ends (``evaluate_many``'s protocol); a "kill" fault kills the
+    process with the rest of the group still training."""
+    out = []
+    for i, (text, task) in enumerate(members):
+        result = faulty(text, task)
+        out.append(result)
+        if on_result is not None:
+            on_result(i, result)
+    return out

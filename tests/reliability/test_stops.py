@@ -42,7 +42,7 @@ def _file_limit(size: int):
 
 
 def test_a_full_disk_stops_with_one_line_and_loses_nothing(tmp_path: Path, unbroken: list) -> None:
-    full = evolve(tmp_path, "s", preexec_fn=_file_limit(12_000))    # ~ the checkpoint after a dozen results
+    full = evolve(tmp_path, "s", preexec_fn=_file_limit(24_000))    # ~ the checkpoint after a dozen results
     assert full.returncode == 2, full.stderr
     line = last_line(full.stderr)
     assert line.startswith("evolve: error: cannot write mlruns/searches/s/") and "(File too large)" in line, line

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evaluators.task import EvalResult, TaskSpec
-from gp_backprop.config import SearchConfig
+from gp_backprop.config import ParallelConfig, SearchConfig
 from gp_backprop.parallel import make_backend
 from gp_backprop.search.controller import Controller, sanitize
 from gp_backprop.evolve import main
@@ -47,14 +47,15 @@ def test_a_search_runs_on_a_dask_cluster(dask_scheduler: str, in_tmp: Path,
 
 
 def train_on_loky(texts: list[str], task: TaskSpec) -> list[EvalResult]:
-    """Each text trained by ``evaluators:evaluate`` on a 2-worker loky backend, in the order given."""
-    backend = make_backend("loky", "evaluators:evaluate", task, workers=2)
+    """Each text trained by ``evaluators:evaluate`` on a 2-worker loky backend, in the order given, in chunks as the
+    search trains them (batched, so in the same floating-point order whatever the chunk holds)."""
+    backend = make_backend("loky", "evaluators:evaluate", task, workers=2, members=ParallelConfig.chunk)
     backend.start()
     results: dict[int, EvalResult] = {}
     try:
         todo = list(enumerate(texts))
         while todo or backend.running():
-            while todo and backend.running() < backend.capacity():
+            while todo and backend.running() < backend.capacity() * backend.depth:
                 backend.submit(*todo.pop(0))
             results.update((d.cid, d.result) for d in backend.wait(1.0))
     finally:
