@@ -68,7 +68,7 @@ class _Inject(torch.autograd.Function):
     ``hp`` gets the link's rule value, computed from b_next, in place of the g that autograd never formed."""
 
     @staticmethod
-    def forward(ctx, out: Tensor, hp: Tensor, link: "BatchedLink") -> Tensor:
+    def forward(ctx, out: Tensor, hp: Tensor, link: BatchedLink) -> Tensor:
         ctx.link = link
         return out.view_as(out)
 
