@@ -3,12 +3,14 @@
     python benchmarks/batched_eval.py [--rounds 3] [--threads 1] [--epochs 5] [--ks 1,8,32,128]
 
 Cases: the digits MLP (64-64, batch 64), an mnist1d-shaped MLP (40 inputs, 10 classes, 4,000 training samples of
-random data: only the shapes matter for time) and the ConvNet on digits. Every member trains the same equation
-(FA) at its own seed: one candidate at several seeds, the search's common case. Per round, evaluate's time per
-member is the mean of a few calls, and evaluate_many's is one call with K members divided by K; the table gives the
-ratio many/evaluate per member (median and range over rounds). The first table compares the two ways to run K
-MLPs at once that the batched evaluator could use: stacked weights with baddbmm against torch.func's vmap of the
-module (forward and backward, plain autograd). On a CUDA machine the tables are printed again on the GPU.
+random data), the default search network (MNIST-1D, MLP 100-100, lr 0.4) and the ConvNet on digits. Members are one
+equation (FA, or backprop where the label says so) at K seeds, or at the search's lr grid (x1/2, x1, x2: member i at
+seed i // 3 and lr grid[i % 3]), the two ways one candidate's trainings fill a batch. Per round, evaluate's time per
+member is the mean of a few calls on the first members, and evaluate_many's is one call with all K members divided
+by K; the table gives the ratio many/evaluate per member (median and range over rounds), both sides with the same
+members, epochs and threads. The first table compares the two ways to run K MLPs at once that the batched evaluator
+could use: stacked weights with baddbmm against torch.func's vmap of the module (forward and backward, plain
+autograd). On a CUDA machine the tables are printed again on the GPU.
 """
 from __future__ import annotations
 
@@ -72,17 +74,40 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def per_member(task: TaskSpec, k: int, singles: int) -> tuple[float, float]:
+LR_GRID = (0.5, 1.0, 2.0)   # the search's per-candidate grid around the tuned lr (fitness.lr_grid)
+
+
+def members(rule: str, task: TaskSpec, k: int, grid: bool) -> list[tuple[str, TaskSpec]]:
+    """K members of one equation: K seeds, or the lr grid at K / 3 seeds."""
+    if not grid:
+        return [(rule, task.with_(seed=i)) for i in range(k)]
+    return [(rule, task.with_(seed=i // 3, lr=task.lr * LR_GRID[i % 3])) for i in range(k)]
+
+
+def per_member(batch: list[tuple[str, TaskSpec]], singles: int) -> tuple[float, float]:
     """(evaluate, evaluate_many) seconds per member, measured back to back."""
+    ones = [batch[i % len(batch)] for i in range(singles)]
     start = time.perf_counter()
-    for seed in range(singles):
-        assert evaluate(RULE, task.with_(seed=seed)).status == "ok"
+    for text, task in ones:
+        assert evaluate(text, task).status == "ok"
     one = (time.perf_counter() - start) / singles
     start = time.perf_counter()
-    results = evaluate_many([(RULE, task.with_(seed=seed)) for seed in range(k)])
-    many = (time.perf_counter() - start) / k
+    results = evaluate_many(batch)
+    many = (time.perf_counter() - start) / len(batch)
     assert all(r.status == "ok" for r in results), {r.message for r in results}
     return one, many
+
+
+def cases(device: str, epochs: int) -> dict[str, tuple[str, TaskSpec, bool]]:
+    """label -> (equation, task, members at the lr grid?)."""
+    base = TaskSpec(epochs=epochs, device=device)
+    default = base.with_(dataset="mnist1d", model_widths=(100, 100), lr=0.4)   # the default search's network
+    return {"digits MLP 64-64, FA seeds": (RULE, base, False),
+            "mnist1d-shaped 64-64, FA seeds": (RULE, base.with_(dataset="mnist1d_shaped"), False),
+            "mnist1d MLP 100-100, FA seeds": (RULE, default, False),
+            "mnist1d MLP 100-100, FA lr grid": (RULE, default, True),
+            "mnist1d MLP 100-100, BP lr grid": (SEEDS["backprop"], default, True),
+            "digits ConvNet, FA seeds": (RULE, base.with_(model_arch="convnet"), False)}
 
 
 def table(device: str, args: argparse.Namespace) -> None:
@@ -90,17 +115,15 @@ def table(device: str, args: argparse.Namespace) -> None:
     for k in (8, 32, 128):
         stacked, vmapped = kernels(k, device)
         print(f"  K={k:<4} {stacked * 1e3:8.3f} | {vmapped * 1e3:8.3f}   vmap/stacked {vmapped / stacked:.2f}")
-    base = TaskSpec(epochs=args.epochs, device=device)
-    cases = {"digits MLP 64-64": base, "mnist1d-shaped MLP 64-64": base.with_(dataset="mnist1d_shaped"),
-             "digits ConvNet": base.with_(model_arch="convnet")}
-    print(f"\nevaluate_many vs evaluate on {device}, FA at K seeds, {args.epochs} epochs, {args.rounds} rounds: "
+    print(f"\nevaluate_many vs evaluate on {device}, {args.epochs} epochs, {args.rounds} rounds: "
           f"ms per member (median) and ratio many/evaluate, median (range)")
-    for label, task in cases.items():
-        evaluate(RULE, task)   # warm-up: data loading, first calls
+    for label, (rule, task, grid) in cases(device, args.epochs).items():
+        evaluate(rule, task)   # warm-up: data loading, first calls
         for k in args.ks:
-            rounds = [per_member(task, k, args.singles) for _ in range(args.rounds)]
+            batch = members(rule, task, k, grid)
+            rounds = [per_member(batch, args.singles) for _ in range(args.rounds)]
             ratios = [many / one for one, many in rounds]
-            print(f"  {label:<26} K={k:<4} evaluate {statistics.median(o for o, _ in rounds) * 1e3:8.1f}   "
+            print(f"  {label:<32} K={k:<4} evaluate {statistics.median(o for o, _ in rounds) * 1e3:8.1f}   "
                   f"many {statistics.median(m for _, m in rounds) * 1e3:8.1f}   ratio {statistics.median(ratios):.3f} "
                   f"({min(ratios):.3f}-{max(ratios):.3f})")
 

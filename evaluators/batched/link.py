@@ -6,6 +6,8 @@ The forward is ``Link``'s on member-major rows. The backward hook splits autogra
 exactly as ``evaluate`` builds them), then joins the blocks again; when all members share one deterministic
 equation, it is applied once over the member axis instead (``shared``). A member whose rule raises is recorded in the
 shared ``BatchState`` and gets zeros from then on in this backward; the trainer drops it before the weight update.
+When no member's rule reads ``g`` or ``gh`` (FA, DFA, ...), autograd is not asked for them at all (``_Inject``): the
+input gradient of the layer above and the activation's backward, which the rule would throw away, are never formed.
 """
 from __future__ import annotations
 
@@ -61,6 +63,20 @@ def _shape_error(g: Tensor, value: Tensor) -> str | None:
     return None
 
 
+class _Inject(torch.autograd.Function):
+    """Forward: ``out`` unchanged. Backward: ``out``'s gradient (b_next) passes on to the layer above's weights, and
+    ``hp`` gets the link's rule value, computed from b_next, in place of the g that autograd never formed."""
+
+    @staticmethod
+    def forward(ctx, out: Tensor, hp: Tensor, link: BatchedLink) -> Tensor:
+        ctx.link = link
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, b_next: Tensor) -> tuple[Tensor, Tensor, None]:
+        return b_next, ctx.link._direct_value(b_next), None
+
+
 class BatchedLink(nn.Module):
     """K members' ``Link`` at one position of the network, over a stacked layer ``op``."""
 
@@ -81,6 +97,8 @@ class BatchedLink(nn.Module):
         self.capture = any(ln.capture for ln in rules)
         self.capture_gh = any(ln.capture_gh for ln in rules)
         self.reads_bL = any("bL" in ln.rule.inputs for ln in rules)
+        # Every member has a rule and none reads autograd's g or gh: the backward skips forming them.
+        self.direct = len(rules) == len(members) and not any(ln.rule.inputs & {"g", "gh"} for ln in rules)
         w = self.op.weight.detach()
         for j, ln in enumerate(members):
             ln.static["W"] = w[j].transpose(0, 1)   # a view: it follows the in-place weight updates
@@ -90,6 +108,8 @@ class BatchedLink(nn.Module):
         if not self.ruled or not hp.requires_grad:
             h = self.act_fn(hp)
             return self.op(h.flatten(1) if self.flatten else h)
+        if self.direct:
+            return self._forward_direct(hp)
         if self.shared_input:
             hp = hp.view_as(hp)
         h = self.act_fn(hp)
@@ -105,6 +125,24 @@ class BatchedLink(nn.Module):
             if not ln._next_shape:
                 ln._next_shape = tuple(out.shape[1:])
         return out
+
+    def _forward_direct(self, hp: Tensor) -> Tensor:
+        """The forward when the rule needs no g: the layer above sees a detached h, so autograd forms only its
+        weight gradients, and ``_Inject`` hands the rule's value to hp (plus, for a shared hp, the other paths')."""
+        value = hp.detach()
+        h = self.act_fn(value)
+        out = self.op(h.flatten(1) if self.flatten else h)
+        self.step["hp"], self.step["h"], self.step["hp_next"] = value, h, out
+        for ln in self.members:
+            if not ln._next_shape:
+                ln._next_shape = tuple(out.shape[1:])
+        return _Inject.apply(out, hp, self)
+
+    def _direct_value(self, b_next: Tensor) -> Tensor:
+        self.step["b_next"] = b_next
+        hp = self.step["hp"]
+        # g's shape and dtype without its values: no rule here reads it (``direct``), the hooks' checks need them.
+        return self._rule_hook(hp.new_zeros(()).expand(hp.shape))
 
     def _catch_b_next(self, grad_outputs: tuple[Tensor, ...]) -> None:
         self.step["b_next"] = grad_outputs[0]

@@ -79,7 +79,7 @@ class StackedSGD(StackedOptimizer):
                 else:
                     state[0].mul_(self.per_member(self.momentum, p)).add_(d)
                 d = state[0]
-            p.sub_(self.per_member(self.lr, p) * d)
+            p.addcmul_(self.per_member(self.lr, p), d, value=-1.0)   # one pass over p: no lr * d temporary
 
 
 class StackedAdam(StackedOptimizer):

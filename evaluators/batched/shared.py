@@ -18,6 +18,19 @@ from primitives import OPERANDS, LayerContext, RunningMoments
 _STATIC = ("R", "S", "RL")
 
 
+class _VmapCache(dict):
+    """(names, started) -> vmap of ``one`` with those two arguments bound."""
+
+    def __init__(self, one) -> None:
+        super().__init__()
+        self.one = one
+
+    def __missing__(self, key: tuple[tuple[str, ...], tuple[str, ...]]):
+        names, started = key
+        self[key] = fn = vmap(lambda *tensors: self.one(names, started, *tensors))
+        return fn
+
+
 class SharedRule:
     """The rule of ``members`` (all the same equation) as one vmapped call over their row blocks."""
 
@@ -28,7 +41,8 @@ class SharedRule:
         self.running = tuple(sorted({OPERANDS[n].base for n in self.rule.reads if OPERANDS[n].form}))
         self.static: dict[str, Tensor] = {}
         self.ready = False
-        self._call = vmap(self._one)
+        # One vmapped function per (operand names, running statistics started): both fixed after the first steps.
+        self._calls = _VmapCache(self._one)
 
     @staticmethod
     def applies(members: list[Link]) -> bool:
@@ -50,14 +64,17 @@ class SharedRule:
         self.maps = self.members[0].context.maps
         self.ready = True
 
-    def _one(self, env: dict[str, Tensor], means: dict[str, Tensor], squares: dict[str, Tensor]):
-        stats = {}
-        for name in self.running:
-            stats[name] = moments = RunningMoments()
-            if name in means:
-                moments.mean, moments.sq = means[name], squares[name]
+    def _one(self, names: tuple[str, ...], started: tuple[str, ...], *tensors: Tensor) -> tuple[Tensor, ...]:
+        """One member's rule value and running statistics. Flat tensors in and out: vmap's pytree handling of
+        dicts costs as much as a small rule itself. ``tensors``: the operands ``names``, then the means and the
+        squares of the ``started`` running operands."""
+        env = dict(zip(names, tensors))
+        means, squares = tensors[len(names):len(names) + len(started)], tensors[len(names) + len(started):]
+        stats = {name: RunningMoments() for name in self.running}
+        for name, mean, sq in zip(started, means, squares):
+            stats[name].mean, stats[name].sq = mean, sq
         value = self.rule(env, LayerContext(self.maps, None, stats))
-        return value, {n: stats[n].mean for n in self.running}, {n: stats[n].sq for n in self.running}
+        return (value, *(stats[n].mean for n in self.running), *(stats[n].sq for n in self.running))
 
     def __call__(self, weight: Tensor, step: dict[str, Tensor], g: Tensor, bL: Tensor | None) -> Tensor:
         k = len(self.members)
@@ -66,7 +83,9 @@ class SharedRule:
             self._prepare(step["hp"], n)
         rows = lambda t: t.reshape(k, n, *t.shape[1:])   # noqa: E731
         hp, h = step["hp"], step["h"]
-        env = {"W": weight.detach().transpose(1, 2), **self.static, "hp": rows(hp), "h": rows(h), "g": rows(g)}
+        env = {"W": weight.detach().transpose(1, 2), **self.static, "hp": rows(hp), "h": rows(h)}
+        env = {name: value for name, value in env.items() if name in self.inputs}
+        env["g"] = rows(g)   # always one batched input, even for a rule that reads no operand
         for name in ("gh", "b_next", "hp_next"):
             if name in self.inputs:
                 env[name] = rows(step[name])
@@ -75,14 +94,16 @@ class SharedRule:
         if "bL" in self.inputs:
             env["bL"] = rows(bL)
         contexts = [ln.context for ln in self.members]
-        started = [n for n in self.running if n in contexts[0].stats]
-        means = {n: torch.stack([c.stats[n].mean for c in contexts]) for n in started}
-        squares = {n: torch.stack([c.stats[n].sq for c in contexts]) for n in started}
-        value, means, squares = self._call(env, means, squares)
+        started = tuple(n for n in self.running if n in contexts[0].stats)
+        stats = [torch.stack([c.stats[n].mean for c in contexts]) for n in started]
+        stats += [torch.stack([c.stats[n].sq for c in contexts]) for n in started]
+        names = tuple(env)
+        value, *out = self._calls[(names, started)](*env.values(), *stats)
         if value.shape != env["g"].shape or value.dtype != g.dtype:
             raise ValueError("the rule's value does not fit g")   # the per-member path reports it as evaluate does
+        means, squares = out[:len(self.running)], out[len(self.running):]
         for j, c in enumerate(contexts):
-            for name in self.running:
+            for i, name in enumerate(self.running):
                 moments = c.moments(name)
-                moments.mean, moments.sq = means[name][j], squares[name][j]
+                moments.mean, moments.sq = means[i][j], squares[i][j]
         return value.reshape(g.shape)

@@ -42,6 +42,33 @@ class Stacked(nn.Module):
                 self._buffers[name] = b.index_select(0, index)
 
 
+def _linear(x3: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
+    """(K, B, in) rows times each member's (out, in) weight, plus its bias: (K, B, out)."""
+    if bias is None:
+        return torch.bmm(x3, w.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), x3, w.transpose(1, 2))
+
+
+class _LinearFunction(torch.autograd.Function):
+    """``_linear`` with its backward written out so that the weight gradient is formed in the weight's own
+    (K, out, in) layout. Autograd's baddbmm backward forms it transposed, and the parameter's gradient then costs a
+    transposing copy per step, as large as the weight; the input gradient is formed only when asked for."""
+
+    @staticmethod
+    def forward(ctx, x3: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x3, w)
+        ctx.has_bias = bias is not None
+        return _linear(x3, w, bias)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x3, w = ctx.saved_tensors
+        dx = torch.bmm(grad, w) if ctx.needs_input_grad[0] else None
+        dw = torch.bmm(grad.transpose(1, 2), x3) if ctx.needs_input_grad[1] else None
+        db = grad.sum(1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
 class StackedLinear(Stacked):
     """K ``nn.Linear`` layers: (K*B, in) -> (K*B, out) as one batched matrix product."""
 
@@ -53,10 +80,10 @@ class StackedLinear(Stacked):
     def forward(self, x: Tensor) -> Tensor:
         w = self.weight
         x3 = x.reshape(w.shape[0], -1, x.shape[-1])
-        if self.bias is None:
-            out = torch.bmm(x3, w.transpose(1, 2))
-        else:
-            out = torch.baddbmm(self.bias.unsqueeze(1), x3, w.transpose(1, 2))
+        if torch.is_grad_enabled():
+            out = _LinearFunction.apply(x3, w, self.bias)
+        else:   # evaluation passes: no graph, no Function wrapper
+            out = _linear(x3, w, self.bias)
         return out.reshape(-1, out.shape[-1])
 
 

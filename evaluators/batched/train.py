@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from evaluators.batched.batches import MemberBatches
 from evaluators.batched.model import BatchedModel
 from evaluators.batched.optim import make_optimizer
 from evaluators.data import Split, Splits, batches
@@ -54,14 +55,18 @@ def accuracies_and_losses(model: BatchedModel, split: Split, splits: Splits) -> 
     k = model.k
     model.eval()
     correct = torch.zeros(k, dtype=torch.int64, device=split.device)
-    loss = torch.zeros(k, device=split.device)
+    # Per-sample losses, summed once at the end: a sum per chunk would round differently for different K (the
+    # chunk size depends on K), and a member's result must not depend on its batch.
+    losses = torch.empty(k, len(split), device=split.device)
+    start = 0
     for x, y in batches(split, max(1, EVAL_ROWS // k), generator=None, shuffle=False, normalize=splits.normalize):
         logits = model(x.repeat(k, *(1,) * (x.dim() - 1))).view(k, len(y), -1)
         correct += (logits.argmax(2) == y).sum(1)
-        loss += F.cross_entropy(logits.transpose(1, 2), y.expand(k, -1), reduction="none").sum(1)
+        losses[:, start:start + len(y)] = F.cross_entropy(logits.transpose(1, 2), y.expand(k, -1), reduction="none")
+        start += len(y)
     model.train()
     n = max(1, len(split))
-    return [c / n for c in correct.tolist()], [v / n for v in loss.tolist()]
+    return [c / n for c in correct.tolist()], [v / n for v in losses.sum(1).tolist()]
 
 
 class BatchTrainer:
@@ -80,7 +85,8 @@ class BatchTrainer:
             self.per_epoch = min(self.per_epoch, first.max_train_batches)
         self.scheduled = any(t.schedule != "constant" for t in tasks)
         self.epochs, self.batch_size, self.steps = first.epochs, first.batch_size, 0
-        self.iters: list = []
+        self.iters: list = []                      # augmented data: one batch iterator per member
+        self.gathered: MemberBatches | None = None  # otherwise: all members' batches gathered at once
         self.done: list[tuple[_Run, str, str, float, int]] = []   # ended members: run, status, message, test, steps
 
     def run(self) -> list[EvalResult]:
@@ -112,22 +118,35 @@ class BatchTrainer:
 
     def _epoch(self, epoch: int) -> None:
         s = self.splits
-        self.iters = [batches(s.train, self.batch_size, generator=r.generator, shuffle=True, augment=s.augment,
-                              normalize=s.normalize) for r in self.runs]
+        if s.augment:   # the generators also draw per batch: one iterator per member, as train draws them
+            self.iters = [batches(s.train, self.batch_size, generator=r.generator, shuffle=True, augment=True,
+                                  normalize=s.normalize) for r in self.runs]
+        else:
+            self.gathered = MemberBatches(s.train, self.batch_size, [r.generator for r in self.runs], s.normalize)
         for r in self.runs:
             r.total, r.count = 0.0, 0
         for i in itertools.count():
-            pairs = [next(it, None) for it in self.iters]   # like train's enumerate: batch per_epoch is drawn too
-            if pairs[0] is None or i == self.per_epoch:
+            pair = self._draw(i)
+            if pair is None or i == self.per_epoch:
                 break
-            self._timed(self._step, pairs, epoch)
+            self._timed(self._step, pair, epoch)
             if not self.runs:
                 return
 
-    def _step(self, pairs: list, epoch: int) -> None:
+    def _draw(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Batch i of every member, member-major, or None after the epoch's last."""
+        if self.iters:
+            pairs = [next(it, None) for it in self.iters]   # like train's enumerate: batch per_epoch is drawn too
+            return None if pairs[0] is None else (torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs]))
+        return self.gathered.batch(i) if i < self.gathered.count else None
+
+    def _step(self, pair: tuple[torch.Tensor, torch.Tensor], epoch: int) -> None:
         model, opt = self.model, self.opt
-        x, y = torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
-        losses = F.cross_entropy(model(x), y, reduction="none").view(model.k, -1).mean(1)
+        x, y = pair
+        k = model.k
+        # Classes on the middle axis: CPU log_softmax over a short last axis (10 classes) is ~4x slower.
+        losses = F.cross_entropy(model(x).view(k, len(y) // k, -1).transpose(1, 2), y.view(k, -1),
+                                 reduction="none").mean(1)
         opt.zero_grad()
         losses.sum().backward()
         values = losses.tolist()   # the step's one sync, as in train
@@ -177,6 +196,8 @@ class BatchTrainer:
         keep = [j for j in range(len(self.runs)) if j not in ended]
         self.runs = [self.runs[j] for j in keep]
         self.iters = [self.iters[j] for j in keep] if self.iters else []
+        if keep and self.gathered is not None:
+            self.gathered.select(torch.tensor(keep, dtype=torch.long, device=self.device))
         if keep:
             self.model.select(keep)
             self.opt.select(list(self.model.parameters()), keep)

@@ -6,13 +6,13 @@ random horizontal flip, vectorised over the batch and driven by an explicit gene
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["DataError", "Normalize", "Split", "Splits", "batches", "split_indices"]
+__all__ = ["DataError", "Normalize", "Split", "Splits", "batch_preparer", "batches", "split_indices"]
 
 # Zero padding on each side before the random crop, as in SGDR's CIFAR-10 recipe.
 PAD = 4
@@ -147,12 +147,7 @@ def _epoch(
 ) -> Iterator[tuple[Tensor, Tensor]]:
     x, y = split.x, split.y
     n, device = len(y), x.device
-    # Built once per epoch, not per batch; shaped to broadcast over (B, C, H, W) or (B, features).
-    mean = std = None
-    if normalize is not None:
-        view = (1, -1) + (1,) * (x.dim() - 2)
-        mean = torch.tensor(normalize.mean, dtype=torch.float32, device=device).view(view)
-        std = torch.tensor(normalize.std, dtype=torch.float32, device=device).view(view)
+    prepare = batch_preparer(x, normalize)
     if shuffle:
         # One gather per epoch, then every batch is a view: per-batch fancy indexing would cost a few percent of a
         # digits MLP step (benchmarks/README.md). The batches are the same ones either way.
@@ -162,13 +157,28 @@ def _epoch(
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         if augment:
             xb = _pad_crop_flip(xb, generator)
+        yield prepare(xb), yb
+
+
+def batch_preparer(x: Tensor, normalize: Normalize | None) -> Callable[[Tensor], Tensor]:
+    """The function that turns a batch of `x`'s rows into training inputs: float32 (uint8 scaled to [0, 1]), then
+    normalised. `batches` applies it to every batch; the batched evaluator to its gathered member batches."""
+    # Built once per epoch, not per batch; shaped to broadcast over (B, C, H, W) or (B, features).
+    mean = std = None
+    if normalize is not None:
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        mean = torch.tensor(normalize.mean, dtype=torch.float32, device=x.device).view(view)
+        std = torch.tensor(normalize.std, dtype=torch.float32, device=x.device).view(view)
+
+    def prepare(xb: Tensor) -> Tensor:
         if xb.dtype == torch.uint8:
             xb = xb.float().div_(255)
         elif xb.dtype != torch.float32:
             xb = xb.float()
         if mean is not None:
             xb = (xb - mean) / std
-        yield xb, yb
+        return xb
+    return prepare
 
 
 def _pad_crop_flip(xb: Tensor, generator: torch.Generator | None) -> Tensor:

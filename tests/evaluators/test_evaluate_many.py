@@ -11,6 +11,7 @@ import evaluators.population as population
 import evaluators.train as single_train
 import primitives.functions as functions
 from evaluators import TaskError, TaskSpec, evaluate, evaluate_many
+from evaluators.batched.link import BatchedLink
 from evaluators.batched.shared import SharedRule
 from evaluators.batched.sizing import group_sizes, member_bytes
 from primitives import SEEDS
@@ -109,6 +110,35 @@ def test_one_equation_at_several_seeds_is_applied_once_and_gets_evaluates_gradie
     task = DIGITS.with_(model_arch=arch, batch_size=16)
     assert_same_gradients([(text, task.with_(seed=s, lr=0.05 * (s + 1))) for s in range(3)], monkeypatch)
     assert calls, "the vmapped path was not taken"
+
+
+# Rules that read neither g nor gh: the batch never asks autograd for g (one equation, or several). Not
+# sign_symmetry: sgn(W) flips with a near-zero weight's rounding, which makes 1e-5 meaningless by step 3.
+NO_G_RULES = [[SEEDS["fa"]] * 3, [SEEDS["dfa"]] * 3, [SEEDS["fa"], SEEDS["backprop_chain"], SEEDS["dfa"]]]
+
+
+@pytest.mark.parametrize("texts", NO_G_RULES)
+@pytest.mark.parametrize("arch", ["mlp", "convnet"])
+def test_rules_without_g_skip_autograds_g_and_get_evaluates_gradients(texts, arch, monkeypatch):
+    calls = []
+    value = BatchedLink._direct_value
+    monkeypatch.setattr(BatchedLink, "_direct_value", lambda self, b: calls.append(1) or value(self, b))
+    task = DIGITS.with_(model_arch=arch, batch_size=16)
+    assert_same_gradients([(text, task.with_(seed=s, lr=0.05 * (s + 1))) for s, text in enumerate(texts)],
+                          monkeypatch)
+    assert calls, "the path without autograd's g was not taken"
+
+
+def test_a_failing_rule_without_g_leaves_the_others_bit_identical(monkeypatch):
+    def broken(x, ctx):
+        raise RuntimeError("injected failure in cube")
+    monkeypatch.setitem(functions.FUNCTIONS, "cube", dataclasses.replace(functions.FUNCTIONS["cube"], impl=broken))
+    healthy = [(SEEDS["fa"], FAST.with_(seed=0, epochs=2)), (SEEDS["dfa"], FAST.with_(seed=2, epochs=2))]
+    failing = ("mul(mm(b_next, T(R)), cube(dact))", FAST.with_(seed=1, epochs=2))
+    mixed = evaluate_many([healthy[0], failing, healthy[1]])
+    assert [r.status for r in mixed] == ["ok", "error", "ok"]
+    assert mixed[1].message == evaluate(*failing).message
+    assert [strip_time(r) for r in (mixed[0], mixed[2])] == [strip_time(r) for r in evaluate_many(healthy)]
 
 
 def strip_time(result):
