@@ -16,6 +16,7 @@ import torch
 
 from evaluators.data import Splits, load, loader
 from evaluators.models import ModelError, build_model, install_rule, validate
+from evaluators.rule_link import Link
 from evaluators.task import OPTIMIZERS, SCHEDULES, EvalResult, TaskSpec
 from evaluators.train import train
 from primitives import EquationError, compile, parse
@@ -80,6 +81,7 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
     devices = [torch.device(task.device)] if task.device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):  # leave the caller's global RNG as it was
         torch.manual_seed(task.seed)
+        model = None
         try:
             model = build_model(task.model, splits.input_shape, splits.num_classes).to(task.device)
             install_rule(model, rule, task.seed, splits.num_classes)
@@ -87,6 +89,10 @@ def evaluate(equation_text: str, task: TaskSpec) -> EvalResult:
         except Exception as exc:  # a rule that raises is a bad candidate, never a crashed search
             return EvalResult("error", device=task.device, wall_time=time.perf_counter() - start,
                               message=error_message(exc))
+        finally:
+            for module in model.modules() if model is not None else ():
+                if isinstance(module, Link):
+                    module.release()
     return dataclasses.replace(result, wall_time=time.perf_counter() - start)
 
 

@@ -136,6 +136,12 @@ def _train_group(rules: list[Rule | None], members: list[Member], splits: Splits
             built.append(j)
         except Exception as exc:  # as in evaluate: a member that cannot be built is an error, not a crash
             failed[j] = EvalResult("error", device=task.device, message=error_message(exc))
+    tasks = [members[j][1] for j in built]
+    if len(built) == 1:
+        # A batch of one runs other kernels (a batched product of one matrix is a plain one) and rounds differently;
+        # a copy of the member keeps its result the same bits as in any larger batch, for a lone member's 2x cost.
+        models.append(_build(rules[built[0]], tasks[0], splits))
+        tasks = tasks * 2
     try:
         model = merge(models) if built else None
     except Unbatchable:
@@ -144,7 +150,11 @@ def _train_group(rules: list[Rule | None], members: list[Member], splits: Splits
         return
     for j, result in failed.items():
         settle(j, result)
-    if model is not None:
-        setup = (time.perf_counter() - start) / len(members)
-        BatchTrainer(model, [members[j][1] for j in built], splits,
-                     lambda b, result: settle(built[b], replace(result, wall_time=result.wall_time + setup))).run()
+    if model is None:
+        return
+    setup = (time.perf_counter() - start) / len(members)
+
+    def report(b: int, result: EvalResult) -> None:
+        if b < len(built):   # not the copy
+            settle(built[b], replace(result, wall_time=result.wall_time + setup))
+    BatchTrainer(model, tasks, splits, report).run()

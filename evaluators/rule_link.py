@@ -90,6 +90,12 @@ class Link(nn.Module):
             out.grad_fn.register_prehook(self._catch_b_next)
         return out
 
+    def release(self) -> None:
+        """Drop the last step's tensors. Their autograd graph holds this link's hooks, a cycle through C++ that
+        Python's collector cannot see: kept, it would keep the model alive after its training."""
+        self.step.clear()
+        self.gh = self.b_next = self.hp_next = None
+
     def _catch_b_next(self, grad_outputs: tuple[Tensor, ...]) -> None:
         self.b_next = grad_outputs[0]
 

@@ -104,6 +104,13 @@ class BatchedLink(nn.Module):
             ln.static["W"] = w[j].transpose(0, 1)   # a view: it follows the in-place weight updates
         self.shared = SharedRule(members) if SharedRule.applies(members) else None
 
+    def release(self) -> None:
+        """Drop the last step's tensors. Their autograd graph holds this link's hooks, a cycle through C++ that
+        Python's collector cannot see: kept, it would keep the whole batch (weights, feedback matrices) alive."""
+        self.step.clear()
+        for ln in self.members:
+            ln.release()
+
     def forward(self, hp: Tensor) -> Tensor:
         if not self.ruled or not hp.requires_grad:
             h = self.act_fn(hp)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from evaluators.batched.batches import MemberBatches
+from evaluators.batched.link import BatchedLink
 from evaluators.batched.model import BatchedModel
 from evaluators.batched.optim import make_optimizer
 from evaluators.data import Split, Splits, batches
@@ -91,14 +92,19 @@ class BatchTrainer:
 
     def run(self) -> list[EvalResult]:
         self.model.train()
-        for epoch in range(1, self.epochs + 1):
-            if not self.runs:
-                break
-            self._epoch(epoch)
+        try:
+            for epoch in range(1, self.epochs + 1):
+                if not self.runs:
+                    break
+                self._epoch(epoch)
+                if self.runs:
+                    self._timed(self._after_epoch, epoch)
             if self.runs:
-                self._timed(self._after_epoch, epoch)
-        if self.runs:
-            self._timed(self._finish)
+                self._timed(self._finish)
+        finally:
+            for module in self.model.modules():
+                if isinstance(module, BatchedLink):
+                    module.release()
         return [self._result(*outcome) for outcome in sorted(self.done, key=lambda o: o[0].index)]
 
     def _timed(self, fn, *args) -> None:

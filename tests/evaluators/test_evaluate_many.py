@@ -249,3 +249,19 @@ def test_members_must_share_data_model_and_budget():
     with pytest.raises(TaskError, match="batch must be 'auto' or a positive integer"):
         evaluate_many([(None, DIGITS)], batch=0)
     assert evaluate_many([]) == []
+
+
+def test_no_trained_model_outlives_its_training():
+    # A rule's hooks sit in the last step's autograd graph, which the links held: a cycle through C++ that kept every
+    # trained model alive, and a worker's memory grew by a model per training until loky restarted it.
+    import gc
+    from evaluators.rule_link import Link
+
+    def live() -> int:
+        gc.collect()
+        return sum(isinstance(o, Link) for o in gc.get_objects())
+    before = live()
+    evaluate("add(g, mhat(b_next))", DIGITS)
+    evaluate_many([("add(g, mhat(b_next))", DIGITS), (SEEDS["fa"], DIGITS.with_(seed=1)), (None, DIGITS)])
+    evaluate_many([("add(g, mhat(gh))", DIGITS)])
+    assert live() == before
