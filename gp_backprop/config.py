@@ -70,7 +70,7 @@ class FitnessConfig:
     # when its validation accuracy is screen_margin or more below every top-N entry's there; off until the top N is
     # full. The
     # defaults come from a 5,000-candidate search (benchmarks/screening.py, benchmarks/README.md). () = off.
-    screen_epochs: tuple[int, ...] = (2, 5, 10)
+    screen_epochs: tuple[int, ...] = (1, 2, 5, 10)
     screen_margin: float = 0.05
 
 

@@ -101,6 +101,31 @@ def test_a_candidate_enters_the_top_n_only_after_its_extra_seeds() -> None:
     assert out[1].result.val_acc == 0.9 and asked == [0.9, 0.4]
 
 
+def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_an_extra_seed() -> None:
+    from gp_backprop.config import SpaceConfig
+    from gp_backprop.search.controller import Controller
+
+    ctl = Controller(SpaceConfig(population=3), seed=0)
+    curves = [(0.30, 0.50, 0.60), (0.20, 0.55, 0.70), (0.40, 0.45)]   # the last was stopped at epoch 2
+    assert ctl.screen([1, 3], 0.05) == ()                                # no stops before the top N is full
+    for curve in curves:
+        cand = ctl.propose()
+        ctl.tell(cand.cid, EvalResult("ok" if len(curve) == 3 else "hurdle", curve[-1], val_curve=curve))
+    # at each epoch, the margin under the lowest accuracy any top-N entry had there (epoch 3: only two reached it)
+    stops = ctl.screen([1, 2, 3], 0.05)
+    assert [e for e, _ in stops] == [1, 2, 3] and [a for _, a in stops] == pytest.approx([0.15, 0.40, 0.55])
+
+    task = TaskSpec(lr=0.1, hurdle_epoch=4, hurdle_acc=0.2)
+    scorer = Scorer(task, 0.1, (0.5, 1.0), 1, lambda fitness: True, lambda: ctl.screen([1, 2, 3], 0.05))
+    jobs = scorer.start(Candidate(9, "left(g, g)", "k9"))
+    assert {j.task.hurdles for j in jobs} == {ctl.screen([1, 2, 3], 0.05)}
+    assert {(j.task.hurdle_epoch, j.task.hurdle_acc) for j in jobs} == {(4, 0.2)}   # the task's own stays
+    more = []
+    for j in jobs:
+        more += scorer.done(j.jid, EvalResult("ok", 0.8, val_loss=1.0), 0.1)[0]
+    assert more and all(j.task.hurdles == () for j in more)             # a promoted candidate's seeds train in full
+
+
 def test_rescaled_backprop_does_not_beat_the_tuned_reference() -> None:
     backend = make_backend("loky", "evaluators:evaluate", SMALL, workers=2)
     backend.start()

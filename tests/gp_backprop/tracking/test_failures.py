@@ -80,7 +80,9 @@ def test_a_locked_sqlite_store_is_caught_up_while_the_search_goes_on(tmp_path: P
     out, err = proc.communicate(timeout=END)
     assert proc.returncode == 0, err
     assert err.count(WARNING) == 1 and "runs queued" in err, err
-    assert "Traceback" not in err and "SQLAlchemy" not in err and len(err.splitlines()) == 1, err
+    # one warning; at the end, a line saying a large backlog is being written, when there is one
+    lines = [line for line in err.splitlines() if not re.fullmatch(r"Writing \d+ queued runs to MLflow\.\.\.", line)]
+    assert "Traceback" not in err and "SQLAlchemy" not in err and len(lines) == 1, err
     reached, evaluations, waiting = tracked(out)
     assert reached == evaluations and waiting == 0
     one_run_each(f"sqlite:///{db}", "locked", evaluations)
