@@ -40,6 +40,7 @@ class Candidate:
     latex: str = ""          # computed once, from the tree, when the candidate is proposed
     size: int = 0            # nodes in the tree (the last tie-break: simpler first)
     fkey: str = ""           # primitives.function_key: equal keys compute the same function, whatever the text
+    screen: tuple[tuple[int, float], ...] = ()  # its grid trainings' early stops, from the top N when it was proposed
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class Entry:
 
 def _candidate(d: dict[str, Any]) -> Candidate:
     """A candidate from its JSON form; checkpoints written before candidates carried LaTeX and size get them here."""
+    if "screen" in d:
+        d = {**d, "screen": tuple((int(e), float(a)) for e, a in d["screen"])}
     cand = Candidate(**d)
     if cand.latex and cand.size and cand.fkey:
         return cand
@@ -150,6 +153,9 @@ class Controller:
         self.reference_key = P.key(P.parse(P.SEEDS[space.reference], self.pset))
         self._eqs: dict[str, P.Equation] = {}  # key -> parsed equation, so parents are not parsed again
         self._population_json: list[str] = []
+        # The search's screening (epochs, margin). Each candidate's stops are fixed when it is proposed, from the top
+        # N then, and travel with it: a resumed search retrains its in-flight candidates exactly as they would have.
+        self.screening: tuple[tuple[int, ...], float] = ((), 0.0)
 
     # ---- proposing ----------------------------------------------------------------------------------------------
     @property
@@ -180,7 +186,8 @@ class Controller:
                 continue
             self._eqs[k] = eq
             self.by_function[fk] = k
-            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq), len(eq), fk)
+            cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq), len(eq), fk,
+                             self.screen(*self.screening))
             self.next_cid += 1
             self.inflight[cand.cid] = cand
             self.inflight_keys.add(k)

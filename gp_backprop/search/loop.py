@@ -126,10 +126,13 @@ def _restore(cfg: SearchConfig, folder: RunFolder, saved: Saved | None, repair: 
              ) -> tuple[Controller, float, int, str]:
     """The controller where the checkpoint and journal left it, the elapsed time, and the tracking position."""
     if saved is None:
-        return Controller(cfg.space, cfg.seed), 0.0, 0, ""
+        ctl = Controller(cfg.space, cfg.seed)
+        ctl.screening = _screening(cfg)
+        return ctl, 0.0, 0, ""
     snap, events = saved
     try:
         ctl = Controller.from_state(cfg.space, cfg.seed, snap["controller"])
+        ctl.screening = _screening(cfg)   # before the replay: a replayed proposal gets the stops it had
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"{folder.snapshot_path}: its controller state is malformed ({type(exc).__name__}: "
                               f"{exc}); restore it from a backup, or start over with --overwrite") from None
@@ -163,8 +166,7 @@ class _Loop:
         self.run_id, self.lr, self.tuning = run_id, lr, tuning
         self.t0 = time.monotonic() - elapsed0
         f = cfg.fitness
-        self.scorer = Scorer(cfg.task, lr, f.lr_grid, f.extra_seeds, ctl.would_enter_top,
-                             lambda: ctl.screen([e for e in f.screen_epochs if e < cfg.task.epochs], f.screen_margin))
+        self.scorer = Scorer(cfg.task, lr, f.lr_grid, f.extra_seeds, ctl.would_enter_top)
         self.jobs: collections.deque[Job] = collections.deque()
         self.out = 0              # jobs submitted whose result the loop has not taken yet
         for cand in sorted(ctl.inflight.values(), key=lambda c: c.cid):  # proposed before a stop: train them now
@@ -362,6 +364,12 @@ class _Loop:
         return Outcome(self.ctl, status, self.elapsed(), len(self.ctl.population) - self.session_base, session,
                        stats["utilization"], self.workers, self.run_id, exp_id, failures, tracked, waiting,
                        stats, self.message, self.signum)
+
+
+def _screening(cfg: SearchConfig) -> tuple[tuple[int, ...], float]:
+    """The screen epochs that can stop a training (those before its last) and the margin."""
+    f = cfg.fitness
+    return tuple(e for e in f.screen_epochs if e < cfg.task.epochs), f.screen_margin
 
 
 def _main_thread() -> bool:

@@ -56,14 +56,12 @@ class Scorer:
     """Turns candidates into jobs and job results into ``Finished`` candidates.
 
     ``lr``: the search's (tuned) learning rate; ``grid``: factors of it each candidate trains at; ``extra_seeds``:
-    seeds added for a promising candidate; ``promising(fitness)``: whether a first score enters the top N;
-    ``screen()``: the early stops (``TaskSpec.hurdles``) for a new candidate's grid, from the top N as it is now."""
+    seeds added for a promising candidate; ``promising(fitness)``: whether a first score enters the top N. The grid
+    trainings stop early where the candidate's ``screen`` says (``TaskSpec.hurdles``)."""
 
     def __init__(self, task: TaskSpec, lr: float, grid: Sequence[float], extra_seeds: int,
-                 promising: Callable[[float], bool],
-                 screen: Callable[[], tuple[tuple[int, float], ...]] = tuple) -> None:
+                 promising: Callable[[float], bool]) -> None:
         self.task, self.lr, self.grid, self.extra_seeds, self.promising = task, lr, tuple(grid), extra_seeds, promising
-        self.screen = screen
         self._jids = itertools.count()
         self._open: dict[int, _Scoring] = {}          # cid -> scoring in progress
         self._owner: dict[int, int] = {}              # jid -> cid
@@ -71,7 +69,7 @@ class Scorer:
 
     def start(self, cand: Candidate) -> list[Job]:
         """The grid's jobs for a new candidate."""
-        hurdles = self.task.hurdles + self.screen()
+        hurdles = self.task.hurdles + cand.screen
         tasks = [self.task.with_(lr=self.lr * f, hurdles=hurdles) for f in self.grid]
         return self._stage(_Scoring(cand, []), tasks)
 

@@ -115,10 +115,13 @@ def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_
     stops = ctl.screen([1, 2, 3], 0.05)
     assert [e for e, _ in stops] == [1, 2, 3] and [a for _, a in stops] == pytest.approx([0.15, 0.40, 0.55])
 
+    ctl.screening = ((1, 2, 3), 0.05)
+    cand = ctl.propose()                                                 # its stops are fixed when it is proposed
+    assert cand.screen == stops
     task = TaskSpec(lr=0.1, hurdle_epoch=4, hurdle_acc=0.2)
-    scorer = Scorer(task, 0.1, (0.5, 1.0), 1, lambda fitness: True, lambda: ctl.screen([1, 2, 3], 0.05))
-    jobs = scorer.start(Candidate(9, "left(g, g)", "k9"))
-    assert {j.task.hurdles for j in jobs} == {ctl.screen([1, 2, 3], 0.05)}
+    scorer = Scorer(task, 0.1, (0.5, 1.0), 1, lambda fitness: True)
+    jobs = scorer.start(cand)
+    assert {j.task.hurdles for j in jobs} == {stops}
     assert {(j.task.hurdle_epoch, j.task.hurdle_acc) for j in jobs} == {(4, 0.2)}   # the task's own stays
     more = []
     for j in jobs:
