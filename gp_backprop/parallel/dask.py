@@ -264,8 +264,8 @@ class DaskBackend:
         same network); the members of their chunk that had not started go again."""
         now = time.monotonic()
         for cid, c in list(self.cands.items()):
-            if not c.key or now <= self._deadline(c):
-                continue
+            if self.cands.get(cid) is not c or not c.key or now <= self._deadline(c):
+                continue   # settled with its group just now, waiting to be packed, or still within its time
             chunk = self.chunks.pop(c.key)
             left = [x for x, cx in chunk.cands.items() if self.cands.get(x) is cx]
             stopped = [x for x in left if x == cid or (c.started is not None and chunk.cands[x].started == c.started)]

@@ -149,3 +149,23 @@ def test_results_still_come_back_when_no_event_arrives(backend: DaskBackend) -> 
     for i in range(6):
         backend.submit(i, f"ok-{i}")
     assert statuses(drain(backend)) == {i: "ok" for i in range(6)}
+
+
+def test_a_fault_in_a_batched_group_costs_the_members_training_with_it(scheduler: str) -> None:
+    # faults.grouped_many trains a chunk's members as one group, as evaluate_many does: a killed worker takes the
+    # members still training with the culprit, a timeout stops the group's members together (each gets the timeout
+    # times the group's size from the group's start); finished members keep their results
+    b = DaskBackend("tests.gp_backprop.faults:grouped", TaskSpec(), workers=2, timeout=2.0, scheduler=scheduler,
+                    members=4)
+    b.start()
+    try:
+        for i, text in enumerate(["ok-0", "kill-0", "ok-2", "ok-3"]):
+            b.submit(i, text)
+        assert statuses(drain(b)) == {0: "ok", 1: "crashed", 2: "crashed", 3: "crashed"}
+        for i, text in enumerate(["ok-4", "sleep-0", "ok-6", "ok-7"], start=4):
+            b.submit(i, text)
+        done = drain(b)
+        assert statuses(done) == {4: "ok", 5: "timeout", 6: "timeout", 7: "timeout"}
+        assert all(d.busy >= 4 * 2.0 for d in done if d.cid != 4)   # a group of 4 members: 4 x the timeout
+    finally:
+        b.close()
