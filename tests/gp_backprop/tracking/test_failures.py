@@ -100,8 +100,10 @@ def test_a_killed_server_is_one_warning_and_resume_writes_the_rest(tmp_path: Pat
     url = server.start()
     db = tmp_path / "server.db"
     try:
+        # One training at a time (chunk 1): batched tiny trainings would queue thousands of runs in 15 s, and the
+        # end reads every run back through the server
         proc = search(tmp_path, "--name", "flaky", "--tracking-uri", url, "--max-evals", "5000",
-                      "--time-budget", "15s")
+                      "--time-budget", "15s", "--set", "parallel.chunk=1")
         wait_for(lambda: count(db, CHILDREN) >= 3, "child runs", proc)
         server.kill()
         out, err = proc.communicate(timeout=END)   # the end does not hang on the dead server
