@@ -28,7 +28,7 @@ __all__ = ["run_one", "run_members", "run_chunk_on_dask", "run_chunk_to_file", "
            "resolve_many", "lower_priority", "EVENTS_TOPIC"]
 
 Item = tuple[int, str, TaskSpec]               # (job id, equation text, task)
-Report = Callable[[dict[str, Any]], None]       # {"start": [ids]} or {"done": id, "result": {...}, "busy": s}
+Report = Callable[[dict[str, Any]], None]       # {"start": [ids]} or {"done": id, "result": dict, "busy": s}
 
 EVENTS_TOPIC = "gp-backprop-candidates"   # Dask event topic: a candidate started, or finished with its result
 
@@ -157,7 +157,7 @@ def run_members(function: str, items: list[Item], report: Report) -> list[tuple[
         if not isinstance(result, EvalResult):
             result = EvalResult("error", message=f"{function} returned {type(result).__name__}, not an EvalResult")
         out[jid] = (result, busy)
-        report({"done": jid, "result": result, "busy": busy})
+        report({"done": jid, "result": result.to_dict(), "busy": busy})
     for group in (_groups(items) if many is not None else [[item] for item in items]):
         report({"start": [jid for jid, _, _ in group]})
         if many is None:
@@ -181,9 +181,7 @@ def run_chunk_to_file(function: str, items: list[Item], path: str) -> list[tuple
     crash or a timeout the backend still knows which members finished and with what (``read_progress``)."""
     with open(path, "a", encoding="utf-8") as f:
         def report(event: dict[str, Any]) -> None:
-            if "result" in event:
-                event = {**event, "result": event["result"].to_dict()}
-            f.write(json.dumps(event, default=float) + "\n")
+            f.write(json.dumps(event, default=float) + "\n")   # default: a custom function's numpy scalars
             f.flush()
         return run_members(function, items, report)
 
@@ -222,8 +220,6 @@ def run_chunk_on_dask(function: str, items: list[Item]) -> list[tuple[int, EvalR
     key = worker.get_current_task()
 
     def report(event: dict[str, Any]) -> None:
-        if "result" in event:
-            event = {**event, "result": event["result"].to_dict()}
         try:
             worker.log_event(EVENTS_TOPIC, {"key": key, **event})
         except TypeError:  # not msgpack-able (e.g. numpy float32 from a custom function): the return value has it
