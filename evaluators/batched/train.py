@@ -78,7 +78,8 @@ class BatchTrainer:
                  on_result: Callable[[int, EvalResult], None] | None = None) -> None:
         first = tasks[0]
         self.model, self.splits, self.device = model, splits, splits.train.device
-        self.on_result, self.reported = on_result, 0
+        self.on_result = on_result
+        self.results: dict[int, EvalResult] = {}   # member index -> its result, made once, as the member ends
         self.runs = [_Run(j, t, torch.Generator(device=self.device).manual_seed(t.seed)) for j, t in enumerate(tasks)]
         self.opt = make_optimizer(list(model.parameters()), tasks)
         self.per_epoch = math.ceil(len(splits.train) / first.batch_size)
@@ -105,7 +106,7 @@ class BatchTrainer:
             for module in self.model.modules():
                 if isinstance(module, BatchedLink):
                     module.release()
-        return [self._result(*outcome) for outcome in sorted(self.done, key=lambda o: o[0].index)]
+        return [self.results[j] for j in sorted(self.results)]
 
     def _timed(self, fn, *args) -> None:
         """Run ``fn`` and add its time to the members that were in the batch, in equal shares."""
@@ -113,10 +114,10 @@ class BatchTrainer:
         fn(*args)
         for r in members:
             r.time += (time.perf_counter() - start) / len(members)
-        if self.on_result is not None:   # after the time shares: a result reported is final
-            for outcome in self.done[self.reported:]:
-                self.on_result(outcome[0].index, self._result(*outcome))
-            self.reported = len(self.done)
+        for outcome in self.done[len(self.results):]:   # after the time shares: a result made is final
+            result = self.results[outcome[0].index] = self._result(*outcome)
+            if self.on_result is not None:
+                self.on_result(outcome[0].index, result)
 
     def _finish(self) -> None:
         tests = accuracies(self.model, self.splits.test, self.splits)

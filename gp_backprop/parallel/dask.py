@@ -3,8 +3,9 @@
 A Dask task has a fixed CPU cost (submission, scheduling, the result's gather and release, in the controller's event
 loop and the worker's) that a single digits training cannot hide: with one training per task the cores trained
 markedly less of the time than with loky (benchmarks/README.md). So a task carries a chunk of members (trainings):
-at least ``members`` (they train as one batched network, ``worker.run_members``), more when that is less than about
-``CHUNK_SECONDS`` of training, sized from the results so far. The worker reports each group's start and each
+``members`` (they train as one batched network, ``worker.run_members``), or, when that is fewer than ``MAX_CHUNK``,
+up to ``MAX_CHUNK`` while that many are less than about ``CHUNK_SECONDS`` of training (sized from the results so far;
+the search's default chunk of 12 is above it). The worker reports each group's start and each
 member's result as a Dask event the moment it happens (``worker.run_chunk_on_dask``), so results, timeouts and the
 progress bar stay per member.
 """
@@ -27,7 +28,7 @@ from gp_backprop.parallel.worker import EVENTS_TOPIC, lower_priority, run_chunk_
 __all__ = ["DaskBackend", "CHUNK_SECONDS", "MAX_CHUNK"]
 
 CHUNK_SECONDS = 0.5   # training per Dask task: the task's fixed cost becomes ~2% of it
-MAX_CHUNK = 8         # candidates per task at most, however short: each chunk waiting on a worker is work in flight
+MAX_CHUNK = 8         # a chunk grows by time up to this, however short: each chunk waiting on a worker is in flight
 RETRIES = 3           # times a candidate is sent again after its chunk was lost through no fault of its own
 
 # Dask's housekeeping for a LocalCluster whose workers use every core. By default the worker profiler samples the
@@ -86,7 +87,7 @@ class DaskBackend:
 
     @property
     def chunk(self) -> int:
-        """Members per Dask task now: ``members``, or more when that is less than ~CHUNK_SECONDS of training."""
+        """Members per Dask task now: ``members``, or up to MAX_CHUNK while that many take under ~CHUNK_SECONDS."""
         if self.mean_busy <= 0:
             return self.members
         return max(self.members, min(MAX_CHUNK, int(CHUNK_SECONDS / self.mean_busy)))
