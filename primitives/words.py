@@ -36,13 +36,14 @@ _FIXED = {
     "norm_fro": Phrase("{0} divided by its Frobenius norm", INFIX),
     "tanh": Phrase("the hyperbolic tangent of {0}"), "sech2": Phrase("the squared hyperbolic secant of {0}"),
     "sech2_01": Phrase("the squared hyperbolic secant of twice {0} minus one"),
-    "win11": Phrase("the indicator that {0} lies in [-1, 1]"), "win01": Phrase("the indicator that {0} lies in [0, 1]"),
+    "win11": Phrase("the indicator that {0} lies in [-1, 1]"),
+    "win01": Phrase("the indicator that {0} lies in [0, 1]"),
     "add": Phrase("{0} plus {1}", INFIX), "sub": Phrase("{0} minus {1}", INFIX), "mul": Phrase("{0} times {1}", INFIX),
     "div": Phrase("{0} divided by {1}", INFIX), "min": Phrase("the smaller of {0} and {1}"),
     "max": Phrase("the larger of {0} and {1}"), "mm": Phrase("the matrix product of {0} and {1}"),
 }
-_VECTOR_NORM = {0.0: "count of non-zero entries", 1.0: "L1 norm", 2.0: "L2 norm", float("inf"): "largest absolute entry",
-                float("-inf"): "smallest absolute entry"}
+_VECTOR_NORM = {0.0: "count of non-zero entries", 1.0: "L1 norm", 2.0: "L2 norm",
+                float("inf"): "largest absolute entry", float("-inf"): "smallest absolute entry"}
 _MATRIX_NORM = {1: "largest absolute column sum (matrix 1-norm)", float("inf"): "largest absolute row sum "
                 "(matrix inf-norm)", float("-inf"): "smallest absolute row sum"}
 _AXIS = {"elem": "{0} divided by its {p} over all entries", "row": "{0} with each row divided by its {p}",
@@ -80,7 +81,8 @@ _BASE_WORDS = {
     "fa_dact": Phrase("the feedback-alignment signal times the activation derivative", INFIX),
     "dfa": Phrase("the direct-feedback-alignment signal", ATOM),
     "dfa_dact": Phrase("the direct-feedback-alignment signal times the activation derivative", INFIX),
-    "hp_next": Phrase("the next layer's pre-activation", ATOM), "b_next": Phrase("the next layer's backward value", ATOM),
+    "hp_next": Phrase("the next layer's pre-activation", ATOM),
+    "b_next": Phrase("the next layer's backward value", ATOM),
     "bL": Phrase("the output layer's backward value", ATOM), "W": Phrase("the weights W", ATOM),
     "sgnW": Phrase("the sign of W", PREFIX), "R": Phrase("the random matrix R", ATOM),
     "S": Phrase("the random sign matrix S", ATOM), "RL": Phrase("the random output matrix RL", ATOM),
