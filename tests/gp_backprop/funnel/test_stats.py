@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from gp_backprop.funnel import Finalist, Summary, compare, holm, marked, paired_t, table
+from gp_backprop.funnel import Finalist, Summary, compare, holm, marked, paired_interval, paired_t, table
 from gp_backprop.funnel.records import controls
 
 A = [96.1, 95.8, 96.4, 96.0, 95.9]
@@ -88,3 +88,19 @@ def test_controls_follow_the_network(params: dict[str, str], names: list[str]) -
     assert [r.control for r in rows] == names
     if params.get("task.model.activation") == "qrelu":
         assert rows[0].equation == "mul(gh, sech2_01(hp))"
+
+
+def test_paired_interval_matches_scipy() -> None:
+    mean, low, high = paired_interval(A, B)
+    d = [x - y for x, y in zip(A, B)]
+    ref = stats.t.interval(0.95, len(d) - 1, loc=sum(d) / len(d), scale=stats.sem(d))
+    assert mean == pytest.approx(sum(d) / len(d)) and (low, high) == pytest.approx(ref, rel=1e-9)
+    assert paired_interval(A, A) == (0.0, 0.0, 0.0)
+
+
+def test_declared_controls_replace_the_standard_ones_after_the_reference() -> None:
+    rows = controls(_Run({"space.reference": "backprop"}), ["backprop_fro", "fa"])
+    assert [r.control for r in rows] == ["backprop (reference)", "g/||g||_F", "fa"]
+    assert rows[2].equation == "mul(mm(b_next, T(R)), dact)"
+    sign = {"space.reference": "ftp_sh", "space.hard_threshold": "True", "task.model.activation": "sign"}
+    assert [r.control for r in controls(_Run(sign), ["ftp_sh", "sste"])] == ["FTP-SH", "SSTE"]
