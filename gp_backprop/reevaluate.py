@@ -130,9 +130,9 @@ def _reevaluate(args: argparse.Namespace, mc: Any, searches: list[Any]) -> int:
         rows = [*controls, *funnel.finalists(mc, searches, args.top)]
     except (RecordError, SetupError, DataError, TaskError) as exc:
         fail(PROG, str(exc))
-    ids = ", ".join(s.info.run_id for s in searches)
+    names = ", ".join(f"{s.info.run_id} ({s.info.run_name})" for s in searches)
     if len(rows) == len(controls):
-        fail(PROG, f"search {ids} has no successful candidate besides the controls")
+        fail(PROG, f"search {names} has no successful candidate besides the controls")
     seeds = fresh_seeds(task, args.seeds)
     center = float(params.get("fitness.tuned_lr", task.lr))
     grid = (args.tune_points or int(params.get("fitness.tune_points", 8)), float(params.get("fitness.tune_factor", 2)),
@@ -140,7 +140,6 @@ def _reevaluate(args: argparse.Namespace, mc: Any, searches: list[Any]) -> int:
     backend = make_backend(args.backend, params.get("evaluation.function", "evaluators:evaluate"), task,
                            workers=args.workers, timeout=args.timeout, scheduler=args.scheduler,
                            members=ParallelConfig.chunk)
-    names = ", ".join(f"{s.info.run_id} ({s.info.run_name})" for s in searches)
     print(f"search {names}: {len(rows) - len(controls)} finalists + "
           f"{', '.join(r.control for r in rows if r.control)}; setups {', '.join(s.label for s in chosen)}; "
           f"fresh seeds {seeds}")
@@ -159,9 +158,8 @@ def _reevaluate(args: argparse.Namespace, mc: Any, searches: list[Any]) -> int:
         backend.close()
     out = Path(args.out or Path("mlruns") / "funnels" / search.info.run_id)
     funnel.save(out, cells, chosen, tables, rows)
-    print(f"\n{funnel.legend(len(seeds))} ({time.monotonic() - start:.0f} s)\n")
-    print(funnel.table(cells))
-    print(f"\nsaved: {out}/funnel.md, funnel.csv, tuning.txt, curves_*.png")
+    print(f"\n{funnel.legend(len(seeds))} ({time.monotonic() - start:.0f} s)\n\n{funnel.table(cells)}\n\n"
+          f"saved: {out}/funnel.md, funnel.csv, tuning.txt, curves_*.png")
     if not args.no_tracking:
         options = {"search_run": ",".join(s.info.run_id for s in searches), "setups": args.setups, "tasks": args.tasks,
                    "optimizers": ",".join(optimizers), "seeds": " ".join(map(str, seeds)), "top": args.top}

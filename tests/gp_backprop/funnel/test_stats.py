@@ -3,6 +3,7 @@ gives it, and a `*` only where a finalist beats every control of its setup after
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from scipy import stats
@@ -104,3 +105,13 @@ def test_declared_controls_replace_the_standard_ones_after_the_reference() -> No
     assert rows[2].equation == "mul(mm(b_next, T(R)), dact)"
     sign = {"space.reference": "ftp_sh", "space.hard_threshold": "True", "task.model.activation": "sign"}
     assert [r.control for r in controls(_Run(sign), ["ftp_sh", "sste"])] == ["FTP-SH", "SSTE"]
+
+
+def test_a_markdown_table_keeps_its_columns_when_a_name_holds_a_bar() -> None:
+    ref, fro = [90.0, 91.0, 90.5], [90.1, 90.9, 90.7]
+    rows = [_row("ref", "A1", ref, "backprop (reference)"), _row("fro", "A1", fro, "g/||g||_F"),
+            _row("max(g, abs(g))", "A1", ref)]
+    lines = table(rows, markdown=True).splitlines()
+    cells = [re.split(r"(?<!\\)\|", line) for line in lines]
+    assert len({len(c) for c in cells}) == 1 and len(cells[0]) == 2 + 4       # row, value, 2 controls
+    assert "vs g/\\|\\|g\\|\\|_F" in lines[0]
