@@ -29,7 +29,7 @@ def plot_searches(series: Sequence[tuple[str, Sequence[float]]], reference: tupl
     ax = fig.add_subplot()
     for label, fitness in series:
         xs, best, _, _ = fitness_curves(fitness)
-        ax.plot(xs, best, label=label)
+        ax.plot(xs, best, label=label, drawstyle="steps-post")
     if reference is not None:
         ax.axhline(reference[1], color="k", linestyle="--", linewidth=1,
                    label=f"{reference[0]} (reference, {reference[1]:.4f})")
@@ -49,7 +49,7 @@ def plot_differences(cells: Sequence[Cell], path: str | Path, numbers: dict[str,
     controls = list(dict.fromkeys(s.finalist.key for s in sums if s.finalist.control))
     names = {s.finalist.key: s.finalist.name for s in sums}
     rules = [k for k in numbers]
-    fig = _figure(3.2 * len(labels) + 1, 0.35 * len(rules) * len(controls) + 1.6)
+    fig = _figure(max(6.0, 3.2 * len(labels) + 1.5), 0.35 * len(rules) * len(controls) + 2.2)
     axes = fig.subplots(1, len(labels), sharey=True, squeeze=False)[0]
     for ax, label in zip(axes, labels):
         by_key = {s.finalist.key: s for s in sums if s.label == label}
@@ -71,7 +71,8 @@ def plot_differences(cells: Sequence[Cell], path: str | Path, numbers: dict[str,
         ax.grid(alpha=0.3)
     axes[0].set_yticks(range(len(rules)), [f"rule {numbers[k]}" for k in rules])
     axes[0].invert_yaxis()
-    axes[-1].legend(fontsize=7, loc="best")
-    fig.suptitle("test accuracy: rule minus control over paired seeds, 95% t-interval", fontsize=9)
-    fig.tight_layout()
+    handles, names_ = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names_, loc="lower center", ncol=len(controls), fontsize=8)
+    fig.suptitle("rule minus control in test accuracy: mean over paired seeds, 95% t-interval", fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path)
