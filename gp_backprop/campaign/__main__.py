@@ -6,7 +6,7 @@ import sys
 
 from gp_backprop.campaign.runner import run_campaign
 from gp_backprop.campaign.searches import Stopped
-from gp_backprop.campaign.spec import load
+from gp_backprop.campaign.spec import Campaign, load
 from gp_backprop.cli import OneLineParser, fail, interrupted_code, stop_on_sigterm
 from gp_backprop.config import ConfigError, flatten
 from gp_backprop.parallel import BackendError
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _show(campaign) -> None:   # noqa: ANN001
+def _show(campaign: Campaign) -> None:
+    """What ``--check`` prints: the searches, the funnel and the transfer setups the file describes."""
     print(f"campaign {campaign.name}: {len(campaign.searches)} searches, results in {campaign.out}, state in "
           f"{campaign.folder}, MLflow experiment {campaign.experiment}")
     for cfg in campaign.searches:
