@@ -22,7 +22,7 @@ from evaluators.task import EvalResult
 from gp_backprop.errors import first_line
 from gp_backprop.render import plot_equations, plot_progress, write_csv
 from gp_backprop.tracking.describe import describe_search
-from gp_backprop.tracking.runs import FAILED, RunRecord, child_record, relevant_params, run_name
+from gp_backprop.tracking.runs import EXPERIMENT_KIND, FAILED, RunRecord, child_record, relevant_params, run_name
 from gp_backprop.tracking.sinks import make_sink
 from gp_backprop.tracking.store import PARAM_MAX, TrackingError, check_server, client, fail_fast
 
@@ -288,8 +288,9 @@ class Tracker:
             where = (Path(self.artifact_root) / self.experiment).resolve().as_uri() if self.uri.startswith("sqlite:") \
                 else None
             exp_id = self.client.create_experiment(self.experiment, where)
-        # The UI opens an experiment of this kind on its runs table, not on the GenAI overview.
-        self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+        # The experiment's kind in the UI: its runs table, not the GenAI overview (MLflow 3.17's UI follows its own
+        # GenAI / Model training switch instead, which the links we print and write set).
+        self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", EXPERIMENT_KIND)
         return exp_id
 
     def _create_parent(self, params: dict[str, str]) -> None:
