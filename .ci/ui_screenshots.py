@@ -116,38 +116,72 @@ def text(s: str) -> str:
     return f"//*[normalize-space(text())={s!r}]"
 
 
-def walk(driver, base: str, address: str, experiment: str, out: Path) -> list[str]:
-    """The README's steps; one screenshot each. Returns what each showed."""
-    seen = []
-    driver.get(f"{base}/{address}")                                            # 1. the address the search printed
-    parent = shown(driver, text(f"search {experiment}"), f"the parent run 'search {experiment}' in the runs table")
+def first_open(driver, base: str, address: str, experiment: str, out: Path) -> str:
+    """Step 1: the address the search printed, in a browser that never saw MLflow, opens on the runs table."""
+    driver.get(f"{base}/{address}")
+    shown(driver, text(f"search {experiment}"), f"the parent run 'search {experiment}' in the runs table")
     if "/runs" not in driver.current_url or "overview" in driver.current_url:
         raise StepFailed(f"the experiment opened on {driver.current_url}, not its runs table")
     time.sleep(1)                                                               # let the table's columns settle
     driver.save_screenshot(str(out / "1-runs-table.png"))
-    seen.append(f"1-runs-table.png: the runs table ({driver.current_url.split('#')[1].split('&')[0]})")
+    return f"1-runs-table.png: the printed address opens the runs table ({driver.current_url.split('&')[0]})"
 
-    row = parent.find_element("xpath", "./ancestor::*[@role='row'][1]")        # 2. expand it: the child runs
+
+def from_home(driver, base: str, experiment: str, out: Path) -> str:
+    """Step 2: MLflow's home page, the "Model training" switch (remembered by the browser), Experiments, the search's
+    experiment: its runs table."""
+    driver.get(f"{base}/")
+    shown(driver, text("Model training"), "the GenAI / Model training switch").click()
+    shown(driver, "//nav//a[normalize-space(.)='Experiments'] | //a[normalize-space(.)='Experiments']",
+          "the Experiments link").click()
+    shown(driver, f"//a[normalize-space(.)={experiment!r}]", f"the experiment {experiment!r} in the list").click()
+    shown(driver, text(f"search {experiment}"), f"the parent run 'search {experiment}' in the runs table")
+    if "/runs" not in driver.current_url or "overview" in driver.current_url:
+        raise StepFailed(f"the experiment opened on {driver.current_url}, not its runs table")
+    for close in driver.find_elements("xpath", "//button[@data-component-id='mlflow.assistant.chat_panel.close']"):
+        close.click()                                                           # the Assistant panel: room for columns
+    time.sleep(1)
+    driver.save_screenshot(str(out / "2-runs-table-from-home.png"))
+    return "2-runs-table-from-home.png: Model training, Experiments, the experiment: its runs table"
+
+
+def child_runs(driver, experiment: str, out: Path) -> str:
+    """Step 3: the parent's + shows one run per candidate; the stopped ones carry their mark in the name."""
+    parent = shown(driver, text(f"search {experiment}"), "the parent run")
+    row = parent.find_element("xpath", "./ancestor::*[@role='row'][1]")
     row.find_element("xpath", ".//button[contains(@data-component-id, 'runnamecellrenderer')]").click()
     hurdle = shown(driver, "//a//*[contains(text(), '[hurdle@')]", "a child run named with its [hurdle@N] mark")
     trained = shown(driver, "//a//*[starts-with(text(), '#') and not(contains(text(), '['))]",
                     "a child run that trained in full (no mark)")
     time.sleep(1)
-    driver.save_screenshot(str(out / "2-child-runs.png"))
-    seen.append(f"2-child-runs.png: {hurdle.text!r} next to {trained.text!r}")
+    driver.save_screenshot(str(out / "3-child-runs.png"))
+    return f"3-child-runs.png: {hurdle.text!r} next to {trained.text!r}"
 
-    parent.click()                                                              # 3. the parent's description
-    best = shown(driver, "//*[starts-with(normalize-space(.), 'Best run:')]//a", "the description's best-run link")
-    ref = shown(driver, "//*[starts-with(normalize-space(.), 'Reference run:')]//a", "the reference-run link")
-    rows = driver.find_elements("xpath", "//table//tr[td]")
-    names = [r.find_elements("xpath", "./td")[1].text for r in rows]
-    if len(names) != len(set(names)):
-        raise StepFailed(f"the description's table lists a rule twice: {names}")
+
+def description(driver, experiment: str, out: Path) -> str:
+    """Step 4: the parent run's page: the best and reference runs linked, a table with each rule once."""
+    shown(driver, text(f"search {experiment}"), "the parent run").click()
+    best = shown(driver, "//p[starts-with(normalize-space(.), 'Best run:')]/a", "the description's best-run link")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", best)
+    for more in driver.find_elements("xpath", "//*[normalize-space(text())='Show more']"):
+        more.click()
+    ref = shown(driver, "//p[starts-with(normalize-space(.), 'Reference run:')]/a", "the reference-run link")
+    cells = driver.find_elements("xpath", "//*[@data-testid='note-editor-preview-content']//tr/td[2]")
+    names = [c.get_attribute("textContent") for c in cells]
+    if not names or len(names) != len(set(names)):
+        raise StepFailed(f"the description's table does not list each rule once: {names}")
+    if "workflowType=genai" in driver.current_url:
+        raise StepFailed(f"the run page switched MLflow to GenAI: {driver.current_url}")
     time.sleep(1)
-    driver.save_screenshot(str(out / "3-parent-description.png"))
-    seen.append(f"3-parent-description.png: best {best.text!r}, reference {ref.text!r}, {len(names)} rows, "
-                "each rule once")
-    return seen
+    driver.save_screenshot(str(out / "4-parent-description.png"))
+    return (f"4-parent-description.png: best run {best.text!r}, reference run {ref.text!r}, a table of {len(names)} "
+            "rules, each once")
+
+
+def walk(driver, base: str, address: str, experiment: str, out: Path) -> list[str]:
+    """The README's steps, one screenshot each; what each showed."""
+    return [first_open(driver, base, address, experiment, out), from_home(driver, base, experiment, out),
+            child_runs(driver, experiment, out), description(driver, experiment, out)]
 
 
 def main(argv: list[str] | None = None) -> int:
