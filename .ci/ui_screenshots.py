@@ -36,8 +36,8 @@ class StepFailed(Exception):
 
 
 def tiny_search(folder: Path) -> tuple[Path, str]:
-    """Run a tiny real search in ``folder`` (the README's first command, 8 candidates, seeded so that some train
-    in full and some stop at a hurdle); its store and the UI address its summary printed."""
+    """Run a tiny real search in ``folder`` (the README's first command with 8 candidates, started from the seeds so
+    that some train in full and some stop at the hurdle); its store and the UI address its summary printed."""
     out = subprocess.run([sys.executable, "-m", "gp_backprop.evolve", *SEARCH], cwd=folder, text=True,
                          capture_output=True, timeout=600)
     if out.returncode != 0:
@@ -184,6 +184,29 @@ def walk(driver, base: str, address: str, experiment: str, out: Path) -> list[st
             child_runs(driver, experiment, out), description(driver, experiment, out)]
 
 
+def check(out: Path, ready_timeout: float) -> list[str]:
+    """A tiny search, `mlflow ui` on it, and the walk-through in a new Chromium profile; what each step showed."""
+    from selenium.common.exceptions import WebDriverException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db, address = tiny_search(folder)
+        port = free_port()
+        proc, ready = start_ui(db, port, folder / "ui.log", ready_timeout)
+        try:
+            driver = browser(folder / "profile")
+            try:
+                return [f"mlflow ui answered its first page after {ready:.1f} s",
+                        *walk(driver, f"http://127.0.0.1:{port}", address, "mnist1d", out)]
+            except (StepFailed, WebDriverException) as exc:
+                driver.save_screenshot(str(out / "failed-step.png"))
+                raise StepFailed(f"{exc} (see {out / 'failed-step.png'})".splitlines()[0]) from None
+            finally:
+                driver.quit()
+        finally:
+            stop(proc)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ui_screenshots", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("mlruns/ui-screenshots"), help="folder for the PNGs")
@@ -200,28 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         print("ui_screenshots: error: selenium is not installed; pip install -e \".[ui]\"", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        try:
-            db, address = tiny_search(folder)
-            proc, ready = start_ui(db, free_port(), folder / "ui.log", args.ready_timeout)
-            print(f"mlflow ui answered its first page after {ready:.1f} s")
-            try:
-                driver = browser(folder / "profile")
-                try:
-                    port = proc.args[proc.args.index("--port") + 1]
-                    for line in walk(driver, f"http://127.0.0.1:{port}", address, "mnist1d", args.out):
-                        print(line)
-                except StepFailed:
-                    driver.save_screenshot(str(args.out / "failed-step.png"))
-                    raise
-                finally:
-                    driver.quit()
-            finally:
-                stop(proc)
-        except StepFailed as exc:
-            print(f"ui_screenshots: {exc}", file=sys.stderr)
-            return 1
+    try:
+        for line in check(args.out, args.ready_timeout):
+            print(line)
+    except StepFailed as exc:
+        print(f"ui_screenshots: {exc}", file=sys.stderr)
+        return 1
     print(f"screenshots in {args.out}")
     return 0
 
