@@ -10,6 +10,7 @@ from evaluators.task import STATUSES
 
 from gp_backprop.render import duration, summary_table
 from gp_backprop.search.hall_of_fame import hall_of_fame
+from gp_backprop.tracking.runs import experiment_link, run_link
 
 __all__ = ["print_summary"]
 
@@ -38,10 +39,10 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
               f"{len(ctl.population)} child runs reached MLflow{waiting}; artifacts hall_of_fame.png, "
               "hall_of_fame.csv and fitness.png", file=file)
         if cfg.tracking.uri.startswith(("http://", "https://")):
-            print(f"  open {cfg.tracking.uri.rstrip('/')}/#/experiments/{outcome.experiment_id}/runs/"
-                  f"{outcome.run_id}", file=file)
+            print(f"  open {cfg.tracking.uri.rstrip('/')}/{run_link(outcome.experiment_id, outcome.run_id)}",
+                  file=file)
         else:
             print(f"  mlflow ui --backend-store-uri {cfg.tracking.uri} --host 127.0.0.1   "
-                  "# then open http://127.0.0.1:5000", file=file)
+                  f"# then open http://127.0.0.1:5000/{experiment_link(outcome.experiment_id)}", file=file)
     print(f"Checkpoint: {cfg.run_dir / 'checkpoint.json'} (continue with --resume --name {cfg.name}"
           f"{'' if outcome.status in ('interrupted', 'write error') else ' --max-evals N'})", file=file)

@@ -7,10 +7,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FAILED", "RunRecord", "child_record", "child_run_id", "relevant_params", "run_link", "run_name"]
+__all__ = ["EXPERIMENT_KIND", "FAILED", "RunRecord", "child_record", "child_run_id", "experiment_link",
+           "relevant_params", "run_link", "run_name"]
 
 FAILED = ("diverged", "error", "timeout", "crashed")   # shown as failed runs in the UI; "hurdle" is a finished run
 _NAME_MAX = 250                                         # MLflow's limit on a run name
+# The experiment tag ``mlflow.experimentKind``: MLflow's UI names this kind "Machine learning" (its GenAI kind is
+# "genai_development"). MLflow 3.17's UI opens an experiment by its own "GenAI | Model training" switch, default
+# GenAI, so the links below also carry that switch's URL parameter.
+EXPERIMENT_KIND = "custom_model_development"
+_WORKFLOW = "?workflowType=machine_learning"
 
 
 @dataclass
@@ -38,13 +44,30 @@ def child_run_id(parent_run_id: str, key: str) -> str:
 
 def run_link(experiment_id: str, run_id: str) -> str:
     """The MLflow UI's address of a run, relative to the UI's root (works in a run's markdown description)."""
-    return f"#/experiments/{experiment_id}/runs/{run_id}"
+    return f"#/experiments/{experiment_id}/runs/{run_id}{_WORKFLOW}"
+
+
+def experiment_link(experiment_id: str) -> str:
+    """The MLflow UI's address of an experiment's runs table, relative to the UI's root."""
+    return f"#/experiments/{experiment_id}/runs{_WORKFLOW}"
+
+
+def status_mark(result: Any) -> str:
+    """What a run name says of a training that did not end normally: ``[hurdle@4] `` for one stopped at epoch 4 by
+    a hurdle or the screening, ``[diverged] `` and so on for the failed ones; nothing for ``ok``."""
+    if result.status == "ok":
+        return ""
+    if result.status == "hurdle" and result.val_curve:
+        return f"[hurdle@{len(result.val_curve)}] "
+    return f"[{result.status}] "
 
 
 def run_name(e: Any, reference_name: str) -> str:
-    """``#<evaluation> <equation>``; the reference seed's run is ``<seed> (reference)``."""
-    name = f"{reference_name} (reference)" if e.cand.origin == "reference" else f"#{e.index + 1} {e.cand.text}"
-    return name[:_NAME_MAX]
+    """``#<evaluation> <equation>``, with the status mark of a run that did not train in full (``#7 [hurdle@4]
+    add(g, g)``); the reference seed's run is ``<seed> (reference)``."""
+    if e.cand.origin == "reference":
+        return f"{reference_name} (reference)"[:_NAME_MAX]
+    return f"#{e.index + 1} {status_mark(e.result)}{e.cand.text}"[:_NAME_MAX]
 
 
 def child_record(e: Any, parent_run_id: str, experiment_id: str, reference_name: str, provenance: dict[str, str],

@@ -10,6 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from gp_backprop.tracking.runs import EXPERIMENT_KIND
+
 __all__ = ["DEFAULT_URI", "PARAM_MAX", "TrackingError", "client", "check_server", "experiment", "fail_fast",
            "prepare_sqlite", "quiet"]
 
@@ -40,7 +42,9 @@ def experiment(mc: Any, name: str, uri: str, artifacts: str) -> str:
     else:
         where = (Path(artifacts) / name).resolve().as_uri() if uri.startswith("sqlite:") else None
         exp_id = mc.create_experiment(name, where)
-    mc.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+    # The experiment's kind in the UI (MLflow 3.17's UI follows its own GenAI / Model training switch instead, which
+    # the links we print and write set).
+    mc.set_experiment_tag(exp_id, "mlflow.experimentKind", EXPERIMENT_KIND)
     return exp_id
 
 

@@ -68,6 +68,10 @@ def test_a_resume_completes_half_written_children_and_logs_each_candidate_once(t
     assert client.get_run(run_id).info.status == "FINISHED" and again.logged == 6
 
 
+MARKS = {"ok": "", "hurdle": "[hurdle@2] ", "diverged": "[diverged] ", "error": "[error] ", "timeout": "[timeout] ",
+         "crashed": "[crashed] "}   # entries() stop at epoch 2
+
+
 def test_children_say_what_happened_to_their_candidate(tmp_path: Path) -> None:
     statuses = ("ok", "diverged", "hurdle", "error", "timeout", "crashed")
     es = entries(6, statuses)
@@ -82,7 +86,9 @@ def test_children_say_what_happened_to_their_candidate(tmp_path: Path) -> None:
         assert r.data.tags["gp.status"] == status
         assert r.info.status == ("FINISHED" if status in ("ok", "hurdle") else "FAILED"), status
         assert r.data.metrics["evaluation"] == e.index + 1                          # a number, sorts as one
-        assert r.info.run_name == ("backprop (reference)" if e.index == 0 else f"#{e.index + 1} {e.cand.text}")
+        # The name tells a run that did not train in full from a trained one in the runs table, at a glance.
+        name = "backprop (reference)" if e.index == 0 else f"#{e.index + 1} {MARKS[status]}{e.cand.text}"
+        assert r.info.run_name == name
         assert r.data.metrics["fitness"] == round(e.result.fitness, 4)              # 4 decimals
         assert [m.value for m in client.get_metric_history(r.info.run_id, "val_acc")] == \
             [0.4123, round(e.result.val_curve[1], 4)]
@@ -129,6 +135,11 @@ def test_batch_written_runs_read_back_as_client_written_runs(tmp_path: Path) -> 
     assert ra.info.status == "FINISHED" and ra.info.lifecycle_stage == "active" and ra.info.user_id == "someone"
 
 
+def linked(note: str) -> list[str]:
+    """The run ids a description links to, in order, by the UI addresses that open them on the runs page."""
+    return re.findall(r"\(#/experiments/\d+/runs/([0-9a-f]{32})\?workflowType=machine_learning\)", note)
+
+
 def test_the_parent_describes_the_search_and_logs_only_the_settings_its_model_reads(tmp_path: Path) -> None:
     es = entries(8)
     t = tracker(tmp_path)
@@ -144,10 +155,12 @@ def test_the_parent_describes_the_search_and_logs_only_the_settings_its_model_re
     parent = client.get_run(run_id)
     note = parent.data.tags["mlflow.note.content"]
     assert "finished after 8 evaluations (+3 cache hits) in 1m15s" in note
-    assert f"Best: `{ranked[0].cand.text}`, fitness **0.5700** against backprop's **0.5000**" in note
+    assert f": `{ranked[0].cand.text}`, fitness **0.5700** against backprop's **0.5000**" in note
     kids = {r.info.run_id: r for r in children(tmp_path, run_id)}
-    linked = re.findall(r"\(#/experiments/\d+/runs/([0-9a-f]{32})\)", note)
-    assert [kids[i].data.tags["gp.key"] for i in linked] == [e.cand.key for e in ranked[:5]] + ["k00"]
+    # The best run, the reference run, then the table: the top 5 and the reference after them.
+    assert [kids[i].data.tags["gp.key"] for i in linked(note)] == \
+        [ranked[0].cand.key, "k00"] + [e.cand.key for e in ranked[:5]] + ["k00"]
+    assert "Best run: [#8 add(g, 7)](#/experiments/" in note and "Reference run: [backprop (reference)](" in note
     assert {a.path for a in client.list_artifacts(run_id)} == {"hall_of_fame.csv", "hall_of_fame.png", "fitness.png"}
     params = parent.data.params
     assert params["task.model.arch"] == "mlp" and "task.model.widths" in params

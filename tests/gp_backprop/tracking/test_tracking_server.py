@@ -56,8 +56,9 @@ def test_a_search_is_recorded_on_an_mlflow_server(mlflow_server: str, tmp_path: 
         assert p["status"] in ("ok", "diverged", "hurdle")
         assert run.info.status == ("FAILED" if p["status"] == "diverged" else "FINISHED")
         assert m["fitness"] == (m["val_acc"] if p["status"] != "diverged" else 0.0)
-        assert run.info.run_name in (f"#{int(m['evaluation'])} {p['equation']}"[:250], "backprop (reference)")
         history = client.get_metric_history(run.info.run_id, "val_acc")
+        mark = {"ok": "", "hurdle": f"[hurdle@{len(history)}] "}.get(p["status"], f"[{p['status']}] ")
+        assert run.info.run_name in (f"#{int(m['evaluation'])} {mark}{p['equation']}"[:250], "backprop (reference)")
         if p["status"] == "ok":
             assert [h.step for h in history] == [1, 2]          # one value per epoch
         keys.add(p["key"])
