@@ -24,7 +24,7 @@ from gp_backprop.search.checkpoint import CheckpointError, RunFolder
 from gp_backprop.search.controller import Controller, Score
 from gp_backprop.search.lock import SearchLock
 from gp_backprop.search.reference import tuned_lr
-from gp_backprop.search.scoring import Finished, Job, Scorer
+from gp_backprop.search.scoring import Finished, Job, Scorer, lr_walk
 from gp_backprop.search.hall_of_fame import hall_of_fame
 from gp_backprop.tracking import Tracker, check_server
 
@@ -141,7 +141,7 @@ def _restore(cfg: SearchConfig, folder: RunFolder, saved: Saved | None, repair: 
         try:
             if "r" in ev:
                 r = ev["r"]
-                score = Score(**r["score"]) if "score" in r else None
+                score = Score.from_dict(r["score"]) if "score" in r else None
                 ctl.tell(r["cand"]["cid"], EvalResult.from_dict(r["result"]), r["busy"], r["t"], r["at"], score)
                 elapsed = max(elapsed, r["t"])
             else:
@@ -166,7 +166,7 @@ class _Loop:
         self.run_id, self.lr, self.tuning = run_id, lr, tuning
         self.t0 = time.monotonic() - elapsed0
         f = cfg.fitness
-        self.scorer = Scorer(cfg.task, lr, f.lr_grid, f.extra_seeds, ctl.would_enter_top)
+        self.scorer = Scorer(cfg.task, lr, lr_walk(f), f.extra_seeds, ctl.would_enter_top, f.lr_inherit)
         self.jobs: collections.deque[Job] = collections.deque()
         self.out = 0              # jobs submitted whose result the loop has not taken yet
         for cand in sorted(ctl.inflight.values(), key=lambda c: c.cid):  # proposed before a stop: train them now
