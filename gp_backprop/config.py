@@ -109,6 +109,8 @@ class TrackingConfig:
     uri: str = DEFAULT_URI
     artifacts: str = "mlruns/artifacts"      # artifact root for a new experiment on a local sqlite store
     hall_of_fame: int = 20              # K equations in hall_of_fame.csv and the summary (the paper reran its top 100)
+    experiment: str = ""                # MLflow experiment; "" = the search's name (a campaign sets its own)
+    parent_run: str = ""                # a run of that experiment to nest the search's parent run under (a campaign's)
     checkpoint_dir: str = "mlruns/searches"  # <dir>/<name>/checkpoint.json and journal.jsonl
     checkpoint_every: float = 5.0       # seconds between snapshots; every result is also journaled at once
     artifacts_every: float = 600.0      # seconds between hall-of-fame/plot uploads during long searches

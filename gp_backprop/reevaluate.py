@@ -1,7 +1,8 @@
-"""``python -m gp_backprop.reevaluate --search RUN_ID_OR_NAME``: the generalization funnel of Backprop Evolution
-(Table 1): re-train a finished search's top distinct functions and the controls, each at its own tuned lr, on fresh
-seeds in setups A1, A2, A3 (B1 for WRN searches, A1@<dataset> for --tasks), compare them with paired tests, print the
-table, save it as markdown and CSV, and log it to MLflow under the search."""
+"""``python -m gp_backprop.reevaluate --search RUN_ID_OR_NAME[,...]``: the generalization funnel of Backprop Evolution
+(Table 1): re-train a finished search's top distinct functions (or the pooled top of several searches of one task)
+and the controls, each at its own tuned lr, on fresh seeds in setups A1, A2, A3 (B1 for WRN searches, A1@<dataset>
+for --tasks), compare them with paired tests, print the table, save it as markdown and CSV, and log it to MLflow under
+the (first) search."""
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,10 @@ from evaluators import DataError, TaskError, TaskSpec, check_task
 from gp_backprop import funnel
 from gp_backprop.cli import OneLineParser, check_workers, fail, positive
 from gp_backprop.config import ParallelConfig, parse_duration
-from gp_backprop.funnel import Cell, Finalist, Setup, SetupError, fresh_seeds, input_info, setups, task_from_params
+from gp_backprop.funnel import Finalist, Setup, SetupError, fresh_seeds, input_info, setups, task_from_params
 from gp_backprop.parallel import BACKENDS, Backend, BackendError, make_backend
 from gp_backprop.search import CheckpointError, SearchLock
-from gp_backprop.tracking import DEFAULT_URI, RecordError, client, find_search
+from gp_backprop.tracking import DEFAULT_URI, RecordError, client
 from gp_backprop.tuning import Tuning
 
 PROG = "reevaluate"
@@ -30,7 +31,8 @@ def parser() -> OneLineParser:
     p = OneLineParser(prog="python -m gp_backprop.reevaluate", allow_abbrev=False,
                       description="Re-test a search's best equations against controls on bigger models and longer "
                                   "training.")
-    p.add_argument("--search", required=True, help="the search's parent run id, or its name (newest search)")
+    p.add_argument("--search", required=True, help="the search's parent run id, or its name (newest search); several "
+                                                   "searches of one task, comma-separated, pool their finalists")
     p.add_argument("--top", type=positive(int), default=10,
                    help="how many of the best distinct functions (default 10)")
     p.add_argument("--setups", default="A1,A2,A3", help="comma-separated: A1 (search setting), A2 (~10x model), "
@@ -67,6 +69,21 @@ def _duration(text: str) -> float:
     return seconds
 
 
+def _locks(searches: list[Any]) -> list[SearchLock]:
+    """The locks of the searches' folders, all taken, or ``CheckpointError`` with none held."""
+    held: list[SearchLock] = []
+    try:
+        for s in searches:
+            lock = _lock(s)
+            if lock is not None:
+                held.append(lock)
+    except CheckpointError:
+        for lock in held:
+            lock.release()
+        raise
+    return held
+
+
 def _lock(search: Any) -> SearchLock | None:
     """The lock of the search's folder (``<checkpoint_dir>/<name>``), if that folder is here: no evolve may run or
     resume that search while its finalists are re-trained."""
@@ -85,19 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         check_workers(PROG, args.workers, args.force)
     try:
         mc = client(args.tracking_uri)
-        search = find_search(mc, args.search)
-        lock = _lock(search)
+        searches = funnel.find_searches(mc, args.search)
+        locks = _locks(searches)
     except (RecordError, CheckpointError) as exc:
         fail(PROG, str(exc))
     try:
-        return _reevaluate(args, mc, search)
+        return _reevaluate(args, mc, searches)
     finally:
-        if lock is not None:
+        for lock in locks:
             lock.release()
 
 
-def _reevaluate(args: argparse.Namespace, mc: Any, search: Any) -> int:
-    """The funnel of ``search`` as ``args`` ask, while its lock is held."""
+def _reevaluate(args: argparse.Namespace, mc: Any, searches: list[Any]) -> int:
+    """The funnel of ``searches`` (their finalists pooled) as ``args`` ask, while their locks are held; its records
+    go under the first."""
+    search = searches[0]
     params = search.data.params
     try:
         task = task_from_params(params)
@@ -108,11 +127,12 @@ def _reevaluate(args: argparse.Namespace, mc: Any, search: Any) -> int:
         for s in chosen:
             check_task(s.task)
         controls = funnel.controls(search)
-        rows = [*controls, *funnel.finalists(mc, search, args.top)]
+        rows = [*controls, *funnel.finalists(mc, searches, args.top)]
     except (RecordError, SetupError, DataError, TaskError) as exc:
         fail(PROG, str(exc))
+    names = ", ".join(f"{s.info.run_id} ({s.info.run_name})" for s in searches)
     if len(rows) == len(controls):
-        fail(PROG, f"search {search.info.run_id} has no successful candidate besides the controls")
+        fail(PROG, f"search {names} has no successful candidate besides the controls")
     seeds = fresh_seeds(task, args.seeds)
     center = float(params.get("fitness.tuned_lr", task.lr))
     grid = (args.tune_points or int(params.get("fitness.tune_points", 8)), float(params.get("fitness.tune_factor", 2)),
@@ -120,7 +140,7 @@ def _reevaluate(args: argparse.Namespace, mc: Any, search: Any) -> int:
     backend = make_backend(args.backend, params.get("evaluation.function", "evaluators:evaluate"), task,
                            workers=args.workers, timeout=args.timeout, scheduler=args.scheduler,
                            members=ParallelConfig.chunk)
-    print(f"search {search.info.run_id} ({search.info.run_name}): {len(rows) - len(controls)} finalists + "
+    print(f"search {names}: {len(rows) - len(controls)} finalists + "
           f"{', '.join(r.control for r in rows if r.control)}; setups {', '.join(s.label for s in chosen)}; "
           f"fresh seeds {seeds}")
     for s in dict.fromkeys((s.name, s.description) for s in chosen):
@@ -137,12 +157,11 @@ def _reevaluate(args: argparse.Namespace, mc: Any, search: Any) -> int:
     finally:
         backend.close()
     out = Path(args.out or Path("mlruns") / "funnels" / search.info.run_id)
-    _save(out, cells, chosen, tables, rows)
-    print(f"\n{funnel.legend(len(seeds))} ({time.monotonic() - start:.0f} s)\n")
-    print(funnel.table(cells))
-    print(f"\nsaved: {out}/funnel.md, funnel.csv, tuning.txt, curves_*.png")
+    funnel.save(out, cells, chosen, tables, rows)
+    print(f"\n{funnel.legend(len(seeds))} ({time.monotonic() - start:.0f} s)\n\n{funnel.table(cells)}\n\n"
+          f"saved: {out}/funnel.md, funnel.csv, tuning.txt, curves_*.png")
     if not args.no_tracking:
-        options = {"search_run": search.info.run_id, "setups": args.setups, "tasks": args.tasks,
+        options = {"search_run": ",".join(s.info.run_id for s in searches), "setups": args.setups, "tasks": args.tasks,
                    "optimizers": ",".join(optimizers), "seeds": " ".join(map(str, seeds)), "top": args.top}
         run_id = funnel.log_funnel(mc, search, cells, options, out)
         print(f"MLflow: funnel run {run_id} under search {search.info.run_id} "
@@ -171,18 +190,6 @@ def _tune(args: Any, rows: list[Finalist], chosen: list[Setup], task: TaskSpec, 
     with tqdm(total=total, unit="run", dynamic_ncols=True, desc="tuning") as bar:
         return funnel.tune_rows(rows, chosen, task, center, backend, grid, folder,
                                 on_done=lambda n, t: bar.update(1))
-
-
-def _save(out: Path, cells: list[Cell], chosen: list[Setup], tables: dict[tuple[str, str], Tuning],
-          rows: list[Finalist]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "funnel.md").write_text(funnel.table(cells, markdown=True) + "\n", encoding="utf-8")
-    funnel.write_csv(cells, out / "funnel.csv")
-    names = {r.key: r.name for r in rows}
-    text = [f"{names[key]} on {dataset}:\n{table.table()}\n" for (key, dataset), table in tables.items()]
-    (out / "tuning.txt").write_text("\n".join(text) or "not tuned (--no-tune)\n", encoding="utf-8")
-    for label in dict.fromkeys(s.label for s in chosen):
-        funnel.plot_curves(cells, label, out / f"curves_{label.replace(' ', '_').replace('+', 'p')}.png")
 
 
 if __name__ == "__main__":

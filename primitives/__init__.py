@@ -18,9 +18,10 @@ from primitives.roles import Feedback, FeedbackT, Layer, Next, Out, Weight, Weig
 from primitives.seeds import SEEDS
 from primitives.text import EquationError, parse
 from primitives.tree import display_name, is_paper_form
+from primitives.words import words
 
 __all__ = [
-    "make_pset", "default_pset", "parse", "format", "latex", "key", "canonical", "compile", "check", "SEEDS",
+    "make_pset", "default_pset", "parse", "format", "latex", "words", "key", "canonical", "compile", "check", "SEEDS",
     "random_equation", "mutate", "is_paper_form", "display_name", "Equation", "Fitness", "EquationError", "Rule",
     "LayerContext", "LinearMaps", "ConvMaps", "RunningMoments", "CheckResult", "make_probe", "OPERANDS", "FUNCTIONS",
     "Layer", "Next", "Out", "Weight", "WeightT", "Feedback", "FeedbackT",

@@ -21,6 +21,7 @@ __all__ = ["CONTROLS", "controls", "finalists", "log_funnel", "read_funnel"]
 CONTROLS = {False: (("backprop", "backprop (reference)"), ("backprop_fro", "g/||g||_F")),
             True: (("ftp_sh", "FTP-SH"), ("sste", "SSTE"))}
 QRELU_CONTROLS = (("ftp_sh_qrelu", "FTP-SH"), ("sste_qrelu", "SSTE"))
+LABELS = dict(CONTROLS[False] + CONTROLS[True] + QRELU_CONTROLS)   # a control's name in the table, by its seed
 
 
 def _finalist(r: Any) -> Finalist:
@@ -29,11 +30,13 @@ def _finalist(r: Any) -> Finalist:
     return Finalist(p["equation"], latex, p["key"], r.data.metrics.get("fitness", float("nan")), r.info.run_id)
 
 
-def controls(run: Any) -> list[Finalist]:
-    """The controls of a search's funnel, the search's own reference first."""
+def controls(run: Any, seeds: Sequence[str] = ()) -> list[Finalist]:
+    """The controls of a search's funnel, the search's own reference first: ``seeds`` (names in ``primitives.SEEDS``)
+    or, if none are given, the standard ones for its networks (``CONTROLS``)."""
     params = run.data.params
     hard = params.get("space.hard_threshold") == "True"
     names = QRELU_CONTROLS if hard and params.get("task.model.activation", "").startswith("qrelu") else CONTROLS[hard]
+    names = tuple((s, LABELS.get(s, s)) for s in seeds) or names
     reference = params.get("space.reference", names[0][0])
     if reference not in (n for n, _ in names):
         names = ((reference, f"{reference} (reference)"), *names)
@@ -44,17 +47,20 @@ def controls(run: Any) -> list[Finalist]:
     return out
 
 
-def finalists(mc: Any, run: Any, top: int, key: Callable[[str], str] | None = None) -> list[Finalist]:
-    """The ``top`` best distinct functions of a search, in the order of its summary (``tracking.rank_key``),
-    leaving out the controls. ``key`` maps equation text to the identity that makes two rows the same function
-    (default: ``primitives.function_key``). Two rows whose search records are equal to the last digit (fitness,
+def finalists(mc: Any, run: Any, top: int, key: Callable[[str], str] | None = None,
+              control_seeds: Sequence[str] = ()) -> list[Finalist]:
+    """The ``top`` best distinct functions of a search, or pooled over a list of searches of one task
+    (``funnel.pool``), in the order of its summary (``tracking.rank_key``), leaving out the controls
+    (``controls(run, control_seeds)``). ``key`` maps equation text to the identity that makes two rows the same
+    function (default: ``primitives.function_key``). Two rows whose search records are equal to the last digit (fitness,
     its std, validation loss and test accuracy over the same seeds) also count as one: on this task they compute
     the same thing, whatever they do on inputs the probes or the task never produce."""
-    hard = run.data.params.get("space.hard_threshold") == "True"
+    runs = list(run) if isinstance(run, (list, tuple)) else [run]
+    hard = runs[0].data.params.get("space.hard_threshold") == "True"
     pset = P.default_pset(hard)
-    kids = sorted(children(mc, run, "params.status = 'ok'"), key=rank_key)
+    kids = sorted((c for r in runs for c in children(mc, r, "params.status = 'ok'")), key=rank_key)
     same = key or (lambda text: P.function_key(P.parse(text, pset)))
-    seen = {same(c.equation) for c in controls(run)}
+    seen = {same(c.equation) for c in controls(runs[0], control_seeds)}
     chosen: list[Finalist] = []
     for r in kids:
         m = r.data.metrics

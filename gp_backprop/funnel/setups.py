@@ -11,7 +11,8 @@ from evaluators import ModelSpec, TaskSpec, build_model
 from gp_backprop.config import ConfigError, dotted, flatten, merge
 
 SETUP_NAMES = ("A1", "A2", "A3", "B1")
-OPTIMIZERS = ("sgd", "momentum")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+LABELS = {"sgd": "SGD", "momentum": "SGD+M", "adam": "Adam"}
 MOMENTUM_LR_FACTOR = 0.1   # momentum 0.9 multiplies the effective step by 10: keep it equal to plain SGD's
 FRESH_SEED_OFFSET = 1      # re-test seeds are task.seed + 1 ... + K: never the seed the search trained with
 
@@ -29,7 +30,7 @@ class Setup:
 
     @property
     def label(self) -> str:
-        return f"{self.name} {'SGD' if self.optimizer == 'sgd' else 'SGD+M'}"
+        return f"{self.name} {LABELS.get(self.optimizer, self.optimizer)}"
 
 
 def transfer(setups_: typing.Sequence[Setup], datasets: typing.Sequence[str]) -> list[Setup]:
@@ -89,6 +90,9 @@ def setups(task: TaskSpec, names: typing.Sequence[str], optimizers: typing.Seque
         for opt in optimizers:
             if opt not in OPTIMIZERS:
                 raise SetupError(f"unknown optimizer {opt!r}; valid: {', '.join(OPTIMIZERS)}")
+            if (opt == "adam") != (task.optimizer == "adam"):   # no lr maps SGD's step onto Adam's
+                raise SetupError(f"optimizer {opt!r} cannot re-test a search that used {task.optimizer!r}: sgd and "
+                                 "momentum re-test SGD searches, adam re-tests Adam searches (FTPROP)")
             factor = {("sgd", "momentum"): MOMENTUM_LR_FACTOR, ("momentum", "sgd"): 1 / MOMENTUM_LR_FACTOR}
             lr = round(base.lr * factor.get((task.optimizer, opt), 1.0), 12)
             # No early stops: the search's save time on bad candidates; a re-test reports full training.

@@ -11,9 +11,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.special import stdtr
+from scipy.special import stdtr, stdtrit
 
-__all__ = ["ALPHA", "Comparison", "paired_t", "holm", "wins_ties_losses"]
+__all__ = ["ALPHA", "Comparison", "paired_t", "paired_interval", "holm", "wins_ties_losses"]
 
 ALPHA = 0.05
 
@@ -48,6 +48,17 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
         return mean, 1.0 if mean == 0.0 else 0.0
     t = mean / (sd / math.sqrt(len(d)))
     return mean, float(2.0 * stdtr(len(d) - 1, -abs(t)))
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean difference ``a - b`` over paired seeds and its two-sided t confidence interval ``(mean, low, high)``: the
+    interval of the paired t-test, for one comparison (not corrected for the table's many)."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"a paired interval needs two equally long samples of at least 2, got {len(a)} and {len(b)}")
+    d = [x - y for x, y in zip(a, b)]
+    mean = statistics.fmean(d)
+    half = float(stdtrit(len(d) - 1, 0.5 + level / 2)) * statistics.stdev(d) / math.sqrt(len(d))
+    return mean, mean - half, mean + half
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

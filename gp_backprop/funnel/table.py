@@ -84,9 +84,9 @@ def _value(s: Summary, comps: dict[Key, Comparison], markdown: bool) -> str:
 
 
 def _format(head: list[str], lines: list[list[str]], markdown: bool) -> str:
-    if markdown:
-        rows = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-        return "\n".join(rows + ["| " + " | ".join(line) + " |" for line in lines])
+    if markdown:   # a | inside a cell (g/||g||_F) would end it
+        rows = ["| " + " | ".join(x.replace("|", "\\|") for x in line) + " |" for line in [head, *lines]]
+        return "\n".join([rows[0], "|---" * len(head) + "|", *rows[1:]])
     widths = [max(len(x) for x in col) for col in zip(head, *lines)]
     return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [head, *lines])
 

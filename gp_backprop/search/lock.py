@@ -26,10 +26,11 @@ class SearchBusy(CheckpointError):
 class SearchLock:
     """``with SearchLock(folder, "evolve"):`` or ``acquire()`` / ``release()``; ``folder`` is created if missing."""
 
-    def __init__(self, folder: str | Path, name: str = "") -> None:
+    def __init__(self, folder: str | Path, name: str = "", kind: str = "search") -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self.name = name or self.folder.name
+        self.kind = kind    # what the folder holds, for the message: a search, or a campaign
         self._fd: int | None = None
 
     def acquire(self) -> "SearchLock":
@@ -45,8 +46,9 @@ class SearchLock:
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
-            raise SearchBusy(f"search {self.name!r} is in use by {holder} (lock {self.path}); wait for it to end "
-                             "or stop it (Ctrl-C), or pick another --name") from None
+            other = "pick another --name" if self.kind == "search" else f"give the {self.kind} another name"
+            raise SearchBusy(f"{self.kind} {self.name!r} is in use by {holder} (lock {self.path}); wait for it to end "
+                             f"or stop it (Ctrl-C), or {other}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {' '.join([os.path.basename(sys.executable), *sys.argv])}\n".encode(), 0)
         self._fd = fd

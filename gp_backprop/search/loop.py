@@ -99,7 +99,8 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
         tracker = None
         if cfg.tracking.enabled:
             tracker = Tracker(cfg.tracking.uri, cfg.name, cfg.tracking.artifacts, cfg.space.reference,
-                              cfg.space.population)
+                              cfg.space.population, experiment=cfg.tracking.experiment,
+                              parent_run_id=cfg.tracking.parent_run)
             run_id = tracker.open(flatten(cfg.to_dict()), run_id, ctl.population, logged)
         p = cfg.parallel
         backend = evaluate_backend or make_backend(p.backend, cfg.evaluation.function, cfg.task, workers=p.workers,

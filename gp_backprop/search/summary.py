@@ -34,7 +34,7 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
     if cfg.tracking.enabled and outcome.run_id:
         waiting = (f"; {outcome.runs_waiting} wait for --resume (the store did not answer)"
                    if outcome.runs_waiting else "")
-        print(f"MLflow: experiment {cfg.name!r}, parent run {outcome.run_id}: {outcome.runs_tracked} of "
+        print(f"MLflow: experiment {cfg.tracking.experiment or cfg.name!r}, parent run {outcome.run_id}: {outcome.runs_tracked} of "
               f"{len(ctl.population)} child runs reached MLflow{waiting}; artifacts hall_of_fame.png, "
               "hall_of_fame.csv and fitness.png", file=file)
         if cfg.tracking.uri.startswith(("http://", "https://")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +22,8 @@ class RecordError(ValueError):
 
 
 def find_search(mc: Any, search: str) -> Any:
-    """The search's parent run, by run id, or the newest search of the experiment named ``search``."""
+    """The search's parent run, by run id, or the newest search of the experiment named ``search``, or else the
+    newest search named ``search`` in any experiment (a campaign's searches share the campaign's)."""
     from mlflow.exceptions import MlflowException
     try:
         run = mc.get_run(search)
@@ -33,6 +35,10 @@ def find_search(mc: Any, search: str) -> Any:
     exp = mc.get_experiment_by_name(search)
     runs = [] if exp is None else mc.search_runs([exp.experiment_id], "tags.`gp.kind` = 'search'",
                                                  order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs and re.fullmatch(r"[A-Za-z0-9._-]+", search):   # a search name, safe inside the filter's quotes
+        ids = [e.experiment_id for e in mc.search_experiments()]
+        runs = mc.search_runs(ids, f"tags.`gp.kind` = 'search' and params.name = '{search}'",
+                              order_by=["attributes.start_time DESC"], max_results=1) if ids else []
     if not runs:
         names = sorted(e.name for e in mc.search_experiments())
         raise RecordError(f"no search run or experiment named {search!r} in {mc.tracking_uri}; experiments there: "

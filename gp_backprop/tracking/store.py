@@ -10,7 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_URI", "PARAM_MAX", "TrackingError", "client", "check_server", "fail_fast", "prepare_sqlite", "quiet"]
+__all__ = ["DEFAULT_URI", "PARAM_MAX", "TrackingError", "client", "check_server", "experiment", "fail_fast",
+           "prepare_sqlite", "quiet"]
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"  # sqlite, not MLflow's file store (deprecated, refused without an env var)
 PARAM_MAX = 6000                            # MLflow's limit on a param value
@@ -27,6 +28,20 @@ def client(uri: str) -> Any:
     quiet()
     prepare_sqlite(uri)
     return MlflowClient(tracking_uri=absolute(uri))
+
+
+def experiment(mc: Any, name: str, uri: str, artifacts: str) -> str:
+    """The id of experiment ``name``, created if missing: on a local sqlite store its artifacts go to
+    ``<artifacts>/<name>`` beside the database (a server decides itself). Tagged so the UI opens it on its runs table,
+    not on the GenAI overview."""
+    exp = mc.get_experiment_by_name(name)
+    if exp is not None:
+        exp_id = exp.experiment_id
+    else:
+        where = (Path(artifacts) / name).resolve().as_uri() if uri.startswith("sqlite:") else None
+        exp_id = mc.create_experiment(name, where)
+    mc.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+    return exp_id
 
 
 def absolute(uri: str) -> str:

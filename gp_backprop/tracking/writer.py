@@ -1,5 +1,6 @@
-"""MLflow tracking off the search's critical path: one experiment per search name, a parent run per search and a
-nested child run per trained candidate, written by one thread of the controller process.
+"""MLflow tracking off the search's critical path: one experiment per search name (or a shared one, e.g. a
+campaign's, with the search's parent run nested under the campaign's), a parent run per search and a nested child run
+per trained candidate, written by one thread of the controller process.
 
 The thread wakes every ``flush_every`` seconds and writes what came in since: the child runs in order (a batch per
 database transaction on a local store, see ``sinks``), then the parent's progress metrics, tags and artifacts. A
@@ -25,6 +26,7 @@ from gp_backprop.tracking.describe import describe_search
 from gp_backprop.tracking.runs import FAILED, RunRecord, child_record, relevant_params, run_name
 from gp_backprop.tracking.sinks import make_sink
 from gp_backprop.tracking.store import PARAM_MAX, TrackingError, check_server, client, fail_fast
+from gp_backprop.tracking.store import experiment as new_experiment
 
 __all__ = ["Tracker", "Trained"]
 
@@ -51,9 +53,11 @@ class Tracker:
     after it is written by the thread; ``close`` writes what is left (``CLOSE_WAIT`` seconds at most without a
     successful write)."""
 
-    def __init__(self, uri: str, experiment: str, artifacts: str = "mlruns/artifacts", reference_name: str = "backprop",
-                 top: int = 0, flush_every: float = FLUSH) -> None:
-        self.uri, self.experiment, self.artifact_root = uri, experiment, artifacts  # for a new sqlite experiment
+    def __init__(self, uri: str, name: str, artifacts: str = "mlruns/artifacts", reference_name: str = "backprop",
+                 top: int = 0, flush_every: float = FLUSH, *, experiment: str = "", parent_run_id: str = "") -> None:
+        self.uri, self.name, self.artifact_root = uri, name, artifacts   # artifacts: for a new sqlite experiment
+        # The search's experiment (default: its name), and a run of it to nest the search under (a campaign's).
+        self.experiment, self.parent_run_id = experiment or name, parent_run_id
         self.reference_name, self.top = reference_name, top             # for the plot: reference line, top-N median
         self.flush_every = flush_every
         self.client: Any = None
@@ -94,7 +98,8 @@ class Tracker:
         try:
             self.client = client(self.uri)
             self._provenance = {k: v for k, v in resolve_tags().items() if k.startswith(("mlflow.user", "mlflow.source"))}
-            self.experiment_id = self._experiment()
+            self.experiment_id = new_experiment(self.client, self.experiment, self.uri, self.artifact_root)
+            self._check_parent()
             if run_id and self._exists(run_id):
                 self.run_id = run_id
                 self.client.update_run(run_id, status="RUNNING")
@@ -261,10 +266,10 @@ class Tracker:
         with tempfile.TemporaryDirectory() as d:
             write_csv(rows, Path(d) / "hall_of_fame.csv")
             plot_progress(fitness, reference.score if reference else None, Path(d) / "fitness.png",
-                          title=self.experiment, reference_name=self.reference_name, top=self.top)
+                          title=self.name, reference_name=self.reference_name, top=self.top)
             plot_equations(rows, reference, Path(d) / "hall_of_fame.png", reference_name=self.reference_name)
             self.client.log_artifacts(self.run_id, d)
-        note = describe_search(self.experiment, self.experiment_id, rows, reference, facts, self._ids,
+        note = describe_search(self.name, self.experiment_id, rows, reference, facts, self._ids,
                                self.reference_name)
         self.client.set_tag(self.run_id, "mlflow.note.content", note)
 
@@ -279,29 +284,31 @@ class Tracker:
             self.client.log_artifacts(self.run_id, d)
 
     # ---- opening ------------------------------------------------------------------------------------------------
-    def _experiment(self) -> str:
-        exp = self.client.get_experiment_by_name(self.experiment)
-        if exp is not None:
-            exp_id = exp.experiment_id
-        else:
-            # A local sqlite store keeps artifacts beside it (mlruns/artifacts/<name>); a server decides itself.
-            where = (Path(self.artifact_root) / self.experiment).resolve().as_uri() if self.uri.startswith("sqlite:") \
-                else None
-            exp_id = self.client.create_experiment(self.experiment, where)
-        # The UI opens an experiment of this kind on its runs table, not on the GenAI overview.
-        self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
-        return exp_id
-
     def _create_parent(self, params: dict[str, str]) -> None:
         from mlflow.entities import Param
 
-        run = self.client.create_run(self.experiment_id, run_name=f"search {self.experiment}",
-                                     tags={**self._provenance, "gp.kind": "search",
-                                           "mlflow.note.content": f"Search `{self.experiment}`: running."})
+        nest = {"mlflow.parentRunId": self.parent_run_id} if self.parent_run_id else {}
+        run = self.client.create_run(self.experiment_id, run_name=f"search {self.name}",
+                                     tags={**self._provenance, **nest, "gp.kind": "search",
+                                           "mlflow.note.content": f"Search `{self.name}`: running."})
         self.run_id = run.info.run_id
         items = [Param(k, v[:PARAM_MAX]) for k, v in relevant_params(params).items()]
         for i in range(0, len(items), 100):  # log_batch takes at most 100 params
             self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def _check_parent(self) -> None:
+        """MLflow nests runs of one experiment only: the parent must be there."""
+        if not self.parent_run_id:
+            return
+        if not self._exists(self.parent_run_id):
+            raise TrackingError(f"tracking.parent_run {self.parent_run_id!r} is no run of {self.uri}; give the id of "
+                                "a live run, or leave it empty")
+        where = self.client.get_run(self.parent_run_id).info.experiment_id
+        if where != self.experiment_id:
+            name = self.client.get_experiment(where).name
+            raise TrackingError(f"tracking.parent_run {self.parent_run_id} is in experiment {name!r}, not "
+                                f"{self.experiment!r}: set tracking.experiment = {name!r} (MLflow nests runs of one "
+                                "experiment only)")
 
     def _exists(self, run_id: str) -> bool:
         from mlflow.exceptions import MlflowException

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import primitives as P
 from evaluators import TaskSpec
 from gp_backprop import funnel, tracking
 from gp_backprop.config import flatten
@@ -123,3 +124,44 @@ def test_a_search_task_is_rebuilt_from_its_mlflow_params():
     assert task_from_params(params) == task                                # other params are not the task's
     with pytest.raises(SetupError, match=r"task.lr = 'fast' must be float"):
         task_from_params({**params, "task.lr": "fast"})
+
+
+def test_several_searches_pool_their_finalists_as_one_ranking_of_one_task(searched, capsys):
+    assert evolve(["--name", "tiny2", "--seed", "3", "--max-evals", "12", "--population", "8", "--workers", "1",
+                   *TINY_FLAGS]) == 0
+    mc = tracking.client(URI)
+    runs = funnel.find_searches(mc, "tiny, tiny2")
+    one, two = (funnel.finalists(mc, r, 1)[0] for r in runs)
+    pooled = funnel.finalists(mc, runs, 4)
+    assert {one.equation, two.equation} <= {f.equation for f in pooled}      # each search's best is in the pool
+    assert [f.fitness for f in pooled] == sorted((f.fitness for f in pooled), reverse=True)
+    assert len({P.function_key(P.parse(f.equation)) for f in pooled}) == 4    # distinct functions, over both
+    capsys.readouterr()
+    assert reevaluate(["--search", "tiny,tiny2", "--top", "4", "--setups", "A1", "--seeds", "2", "--workers", "1",
+                       "--tune-points", "1", "--out", "pooled"]) == 0
+    table = rows(searched / "pooled" / "funnel.csv")
+    assert {r["equation"] for r in table if not r["control"]} == {f.equation for f in pooled}
+    logged = funnel.read_funnel(mc, runs[0])[0]                               # under the first search
+    assert logged.data.params["search_run"] == f"{runs[0].info.run_id},{runs[1].info.run_id}"
+
+    assert evolve(["--name", "longer", "--max-evals", "2", "--population", "2", "--workers", "1", *TINY_FLAGS,
+                   "--epochs", "3"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:                                    # other trainings: no common ranking
+        reevaluate(["--search", "tiny,longer"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1
+    assert "searches 'search tiny' and 'search longer' differ in task.epochs ('2' vs '3')" in err
+    with pytest.raises(SystemExit):
+        reevaluate(["--search", "tiny,tiny"])
+    assert "search 'tiny' is named twice" in capsys.readouterr().err
+
+
+
+
+def test_an_adam_search_is_re_tested_with_adam():
+    adam = TaskSpec(optimizer="adam", lr=3e-3)
+    a1, a3 = setups(adam, ["A1", "A3"], ["adam"], (64,), 10)
+    assert (a1.label, a1.task.optimizer, a1.task.lr) == ("A1 Adam", "adam", 3e-3) and a3.task.epochs == 100
+    with pytest.raises(SetupError, match="optimizer 'sgd' cannot re-test a search that used 'adam'"):
+        setups(adam, ["A1"], ["sgd"], (64,), 10)

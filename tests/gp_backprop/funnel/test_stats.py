@@ -3,11 +3,12 @@ gives it, and a `*` only where a finalist beats every control of its setup after
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from scipy import stats
 
-from gp_backprop.funnel import Finalist, Summary, compare, holm, marked, paired_t, table
+from gp_backprop.funnel import Finalist, Summary, compare, holm, marked, paired_interval, paired_t, table
 from gp_backprop.funnel.records import controls
 
 A = [96.1, 95.8, 96.4, 96.0, 95.9]
@@ -88,3 +89,29 @@ def test_controls_follow_the_network(params: dict[str, str], names: list[str]) -
     assert [r.control for r in rows] == names
     if params.get("task.model.activation") == "qrelu":
         assert rows[0].equation == "mul(gh, sech2_01(hp))"
+
+
+def test_paired_interval_matches_scipy() -> None:
+    mean, low, high = paired_interval(A, B)
+    d = [x - y for x, y in zip(A, B)]
+    ref = stats.t.interval(0.95, len(d) - 1, loc=sum(d) / len(d), scale=stats.sem(d))
+    assert mean == pytest.approx(sum(d) / len(d)) and (low, high) == pytest.approx(ref, rel=1e-9)
+    assert paired_interval(A, A) == (0.0, 0.0, 0.0)
+
+
+def test_declared_controls_replace_the_standard_ones_after_the_reference() -> None:
+    rows = controls(_Run({"space.reference": "backprop"}), ["backprop_fro", "fa"])
+    assert [r.control for r in rows] == ["backprop (reference)", "g/||g||_F", "fa"]
+    assert rows[2].equation == "mul(mm(b_next, T(R)), dact)"
+    sign = {"space.reference": "ftp_sh", "space.hard_threshold": "True", "task.model.activation": "sign"}
+    assert [r.control for r in controls(_Run(sign), ["ftp_sh", "sste"])] == ["FTP-SH", "SSTE"]
+
+
+def test_a_markdown_table_keeps_its_columns_when_a_name_holds_a_bar() -> None:
+    ref, fro = [90.0, 91.0, 90.5], [90.1, 90.9, 90.7]
+    rows = [_row("ref", "A1", ref, "backprop (reference)"), _row("fro", "A1", fro, "g/||g||_F"),
+            _row("max(g, abs(g))", "A1", ref)]
+    lines = table(rows, markdown=True).splitlines()
+    cells = [re.split(r"(?<!\\)\|", line) for line in lines]
+    assert len({len(c) for c in cells}) == 1 and len(cells[0]) == 2 + 4       # row, value, 2 controls
+    assert "vs g/\\|\\|g\\|\\|_F" in lines[0]

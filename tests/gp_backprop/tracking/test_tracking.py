@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from evaluators import EvalResult
@@ -157,3 +158,24 @@ def test_the_parent_describes_the_search_and_logs_only_the_settings_its_model_re
     assert wrn.close()
     params = client.get_run(wrn_id).data.params
     assert params["task.model.depth"] == "16" and params["task.model.width"] == "2" and "task.model.widths" not in params
+
+
+def test_a_search_nests_under_a_run_of_a_shared_experiment_and_is_found_by_its_name(tmp_path: Path) -> None:
+    from gp_backprop.tracking import TrackingError, client as store_client, find_search
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mc = store_client(uri)
+    shared = mc.create_experiment("campaign-x")
+    outer = mc.create_run(shared, run_name="campaign x").info.run_id
+    t = Tracker(uri, "x-s1", str(tmp_path / "artifacts"), experiment="campaign-x", parent_run_id=outer,
+                flush_every=0.1)
+    run_id = t.open(flatten(build([("test", {"name": "x-s1"})]).to_dict()), entries=entries(2))
+    assert t.close()
+    run = mc.get_run(run_id)
+    assert run.info.experiment_id == shared and run.data.tags["mlflow.parentRunId"] == outer
+    assert run.info.run_name == "search x-s1" and mc.get_experiment_by_name("x-s1") is None
+    assert find_search(mc, "x-s1").info.run_id == run_id      # by its name, though its experiment is the campaign's
+
+    elsewhere = Tracker(uri, "x-s2", str(tmp_path / "artifacts"), parent_run_id=outer)
+    with pytest.raises(TrackingError, match=r"is in experiment 'campaign-x', not 'x-s2': set tracking.experiment"):
+        elsewhere.open({"name": "x-s2"})
