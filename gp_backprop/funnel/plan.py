@@ -33,6 +33,7 @@ class Finalist:
     run_id: str = ""                # its child run in the search, if any
     control: str = ""               # the control's name ("backprop (reference)", "g/||g||_F", ...); "" for a finalist
     lr_factor: float = 1.0
+    found: str = ""                 # a control the search rediscovered: where ("#2 left(norm_fro(g), g)"), else ""
 
     @property
     def name(self) -> str:
