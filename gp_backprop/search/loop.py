@@ -313,7 +313,7 @@ class _Loop:
                "utilization": self.busy / (secs * max(self.workers, self.backend.capacity(), 1)),
                "cache_hits": float(ctl.cache_hits), "function_hits": float(ctl.function_hits),
                "cache_hit_rate": ctl.cache_hits / max(1, ctl.proposals),
-               "trainings": float(self.scorer.trainings), "in_flight": float(len(ctl.inflight))}
+               "trainings": float(self.scorer.trainings), "epochs": float(self.scorer.epochs), "in_flight": float(len(ctl.inflight))}
         if ctl.ranked:
             out["best_fitness"] = ctl.ranked[0].fitness
             out["median_fitness"] = ctl.ranked[len(ctl.ranked) // 2].fitness

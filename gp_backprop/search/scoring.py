@@ -78,6 +78,7 @@ class Scorer:
         self._open: dict[int, _Scoring] = {}          # cid -> scoring in progress
         self._owner: dict[int, int] = {}              # jid -> cid
         self.trainings = 0                            # jobs finished
+        self.epochs = 0                               # epochs those trainings ran (one diverged in its first: 0)
 
     def start(self, cand: Candidate) -> list[Job]:
         """The first lr bracket's jobs for a new candidate."""
@@ -97,6 +98,7 @@ class Scorer:
         s = self._open[cid]
         s.results[jid], s.busy = result, s.busy + busy
         self.trainings += 1
+        self.epochs += len(result.val_curve)
         if len(s.results) < len(s.jobs):
             return [], None
         results = [s.results[j] for j in s.jobs]
