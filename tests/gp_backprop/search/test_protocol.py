@@ -48,6 +48,11 @@ def test_the_tuning_table_is_printed_logged_cached_and_reused_on_resume(tmp_path
     parent = mc.get_run(first.run_id)
     assert float(parent.data.params["fitness.tuned_lr"]) == pytest.approx(snap["lr"])
     assert "lr_tuning.txt" in {a.path for a in mc.list_artifacts(first.run_id)}
+    for e in first.controller.population:     # each run records the lr its search kept and every lr it tried
+        run = mc.search_runs([first.experiment_id], f"tags.`gp.key` = '{e.cand.key}'")[0]
+        tried = dict(pair.split(":") for pair in run.data.params["lrs_tried"].split())
+        assert run.data.metrics["lr"] == pytest.approx(e.score.lr) and f"{e.score.lr:g}" in tried
+        assert len(tried) == len(e.score.tried) >= 3
 
     resumed = run_search(build([("more", {"budget": {"max_evals": 16}})], base=cfg.to_dict()), resume=True,
                          progress=False)
