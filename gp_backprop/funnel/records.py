@@ -28,7 +28,9 @@ LABELS = dict(CONTROLS[False] + CONTROLS[True] + QRELU_CONTROLS)   # a control's
 def _finalist(r: Any) -> Finalist:
     p = r.data.params  # search children carry no LaTeX param (the parent's hall_of_fame.png shows it)
     latex = p.get("latex") or P.latex(P.parse(p["equation"], P.default_pset(True)))
-    return Finalist(p["equation"], latex, p["key"], r.data.metrics.get("fitness", float("nan")), r.info.run_id)
+    m = r.data.metrics
+    return Finalist(p["equation"], latex, p["key"], m.get("fitness", float("nan")), r.info.run_id,
+                    search_lr=m.get("lr", 0.0))
 
 
 def controls(run: Any, seeds: Sequence[str] = ()) -> list[Finalist]:
