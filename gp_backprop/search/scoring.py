@@ -91,7 +91,8 @@ class Scorer:
         return self._stage(s, [self.task.with_(lr=self.lr * f, hurdles=hurdles) for f in factors])
 
     def done(self, jid: int, result: EvalResult, busy: float) -> tuple[list[Job], Finished | None]:
-        """Take one job's result: the jobs to run next (extra seeds) and the candidate, if it is finished now."""
+        """Take one job's result: the jobs to run next (the lr walk's next step, or extra seeds) and the candidate,
+        if it is finished now."""
         cid = self._owner.pop(jid, None)
         if cid is None:
             return [], None   # a job of a candidate already finished (e.g. a late duplicate): nothing to do
