@@ -61,7 +61,7 @@ def one(label: str, root: Path, evals: int, seed: int, sleep: float = 0.0, **lay
     # the figures in benchmarks/README.md were measured.
     overrides = {"name": name, "seed": seed, "budget": {"max_evals": evals}, "space": {"population": evals},
                  "task": {"dataset": "digits", "lr": 0.1, "model": {"widths": [64, 64]}},
-                 "fitness": {"tune": False, "lr_grid": [1.0], "extra_seeds": 0},
+                 "fitness": {"tune": False, "lr_grid": [1.0], "lr_reach": 0, "extra_seeds": 0},
                  "tracking": {"enabled": False, "uri": f"sqlite:///{root}/mlflow.db",
                               "artifacts": str(root / "artifacts"), "checkpoint_dir": str(root / "searches")}}
     if sleep:

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = build([("benchmark", {
         "name": "lag", "seed": args.seed, "budget": {"max_evals": args.max_evals},
         "task": {"dataset": "digits", "lr": 0.1, "model": {"widths": [64, 64]}},
-        "fitness": {"tune": False, "lr_grid": [1.0], "extra_seeds": 0},
+        "fitness": {"tune": False, "lr_grid": [1.0], "lr_reach": 0, "extra_seeds": 0},
         "parallel": {"workers": args.workers},
         "tracking": {"uri": f"sqlite:///{db}", "artifacts": str(root / "artifacts"),
                      "checkpoint_dir": str(root / "searches")}})])

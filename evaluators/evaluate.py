@@ -45,6 +45,10 @@ def check_task(task: TaskSpec) -> None:
             raise TaskError(f"{name} must be positive, got {getattr(task, name)!r}")
     if task.weight_decay < 0:
         raise TaskError(f"weight_decay must be >= 0, got {task.weight_decay!r}")
+    for name in ("diverge_step", "diverge_epoch"):
+        value = getattr(task, name)
+        if not (value == 0 or (math.isfinite(value) and value > 1)):
+            raise TaskError(f"{name} must be 0 (off) or a factor above 1, got {value!r}")
     for stop in task.hurdles:
         if not (len(stop) == 2 and isinstance(stop[0], int) and stop[0] >= 1 and math.isfinite(stop[1])):
             raise TaskError(f"hurdles must be (epoch >= 1, accuracy) pairs, got {stop!r}")

@@ -48,6 +48,11 @@ class TaskSpec:
     hurdles: tuple[tuple[int, float], ...] = ()  # more (epoch, acc) early stops, as hurdle_epoch/hurdle_acc: the
     #                                       search's screening sets them per candidate (multi-fidelity)
     max_train_batches: int = 0              # 0 = all; >0 caps batches per epoch (smoke tests on big data)
+    diverge_step: float = 0.0               # 0 = off; else a step's training loss above this times where the loss
+    #                                       started (the first step's, or chance's ln C if higher) stops the run as
+    #                                       "diverged" at once (a blow-up)
+    diverge_epoch: float = 0.0              # 0 = off; else an epoch's mean training loss above this times that start
+    #                                       stops it as "diverged" after the epoch (training made it worse)
 
     def with_(self, **changes: Any) -> "TaskSpec":
         """A copy with changes; ``model_*`` keys change the model spec (``model_arch="wrn"``)."""

@@ -2,7 +2,9 @@
 
 One step is written once and kept lean: the rule-driven backward is inside ``loss.backward()``, and the only sync
 per step is the loss's finiteness check. A non-finite backward value enters the weight gradients it feeds, so the
-next step's loss is non-finite: a NaN ends the run within one step, without a check per layer.
+next step's loss is non-finite: a NaN ends the run within one step, without a check per layer. A loss that blows up
+or rises above where it started ends the run too, when the task asks (``rising``), so a learning rate far too large
+costs a few steps, not a training.
 """
 from __future__ import annotations
 
@@ -53,6 +55,21 @@ def missed_hurdle(task: TaskSpec, epoch: int, acc: float, chance: float) -> str:
     return f"validation accuracy {acc:.4f} at epoch {epoch} <= {bar:.4f}"
 
 
+def start_loss(first: float, classes: int) -> float:
+    """Where a run's loss started, the base of its divergence factors: its first step's loss, or chance's (a
+    uniform prediction's, ln C) if that is higher, so a run stalled at chance after a lucky first batch goes on."""
+    return max(first, math.log(classes))
+
+
+def rising(limit: float, start: float, loss: float, what: str) -> str:
+    """Why a run whose training loss is ``loss`` (one step's, or an epoch's mean: ``what``) has diverged, given
+    where its loss started (``start_loss``) and the task's ``diverge_step`` or ``diverge_epoch`` factor (0: off), or
+    "" if it has not."""
+    if not limit or loss <= limit * start:
+        return ""
+    return f"{what} training loss {loss:.4g} > {limit:g} x its start {start:.4g}"
+
+
 class Diverged(Exception):
     pass
 
@@ -74,6 +91,7 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
     val_loss = 0.0
     loss_curve: list[float] = []
     steps = 0
+    start = math.inf   # where the loss started (start_loss), for the task's divergence factors
     status, message = "ok", ""
     model.train()
     try:
@@ -89,6 +107,10 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
                 value = loss.item()  # the step's one sync; a float is also the cheapest finiteness check
                 if not math.isfinite(value):
                     raise Diverged(f"non-finite loss at epoch {epoch}, step {steps + 1}")
+                if steps == 0:
+                    start = start_loss(value, splits.num_classes)
+                if why := rising(task.diverge_step, start, value, f"step {steps + 1}'s"):
+                    raise Diverged(why)
                 if scheduled:
                     set_lr(opt, task.lr * lr_factor(task, steps, per_epoch))
                 opt.step()
@@ -98,6 +120,8 @@ def train(model: nn.Module, splits: Splits, task: TaskSpec) -> EvalResult:
             loss_curve.append(total / max(1, count))
             if not all(bool(torch.isfinite(p).all()) for p in params):  # a NaN from the epoch's last backward
                 raise Diverged(f"non-finite weights after epoch {epoch}")
+            if why := rising(task.diverge_epoch, start, loss_curve[-1], f"epoch {epoch}'s mean"):
+                raise Diverged(why)
             val_acc, val_loss = _evaluate(model, splits.val, splits)
             val_curve.append(val_acc)
             message = missed_hurdle(task, epoch, val_acc, chance)

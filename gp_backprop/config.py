@@ -64,7 +64,14 @@ class FitnessConfig:
     tune_points: int = 8                # grid points around task.lr, tune_factor apart (0.0125 ... 1.6 for lr 0.1)
     tune_factor: float = 2.0
     tune_seeds: int = 3                 # seeds per grid point; the mean decides
-    lr_grid: tuple[float, ...] = (0.5, 1.0, 2.0)  # each candidate trains at the tuned lr times these; best val wins
+    lr_grid: tuple[float, ...] = (0.5, 1.0, 2.0)  # a candidate's first lr bracket: the tuned lr times these
+    # ... then one lr_step beyond its lowest or highest lr while the best is there (or all diverged), up to
+    # lr_step ** lr_reach either side of the tuned lr: wide enough for a rule's own best lr whatever its scale
+    # (g/||g||_F's is 4x below backprop's; README, "The protocol"); 0 = the bracket alone. Best val wins.
+    lr_step: float = 2.0
+    lr_reach: int = 6
+    lr_tolerance: float = 0.01          # an edge within this of the best walks on too: one training's seed noise
+    lr_inherit: bool = False            # a mutant's bracket starts around the lr its parent chose, not the tuned lr
     extra_seeds: int = 2                # a candidate whose first score enters the top N trains on this many more
     # Multi-fidelity screening: at each of these epochs (before the last) a grid training stops (status "hurdle")
     # when its validation accuracy is screen_margin or more below every top-N entry's there; off until the top N is
@@ -117,7 +124,11 @@ class TrackingConfig:
 # rule is not stated). Ours: a candidate whose validation accuracy after epoch 4 of 20 is at most 0.2 (twice chance
 # on 10 classes) stops there, with status "hurdle" and that accuracy as its fitness; backprop is well above it there
 # (benchmarks/README.md has the figures). Re-tests of finalists (reevaluate, funnel) train in full.
-SEARCH_TASK = TaskSpec(dataset="mnist1d", lr=0.4, model=ModelSpec(widths=(100, 100)), hurdle_epoch=4, hurdle_acc=0.2)
+# Trainings whose loss blows up (a step above 4x where it started) or whose epoch ends above where it started (a
+# mean over 1.05x) stop at once as diverged: an lr far too large costs a few steps, and tells the lr
+# search which way to go. Tuned backprop's steps stay far below both (benchmarks/README.md, "Controls").
+SEARCH_TASK = TaskSpec(dataset="mnist1d", lr=0.4, model=ModelSpec(widths=(100, 100)), hurdle_epoch=4, hurdle_acc=0.2,
+                       diverge_step=4.0, diverge_epoch=1.05)
 
 
 @dataclass(frozen=True)
@@ -310,6 +321,11 @@ def validate(cfg: SearchConfig) -> None:
           f"fitness.tune_factor = {f.tune_factor} must be a finite number > 1 (2 doubles the lr per grid point)")
     _need(bool(f.lr_grid) and all(math.isfinite(x) and x > 0 for x in f.lr_grid),
           f"fitness.lr_grid = {list(f.lr_grid)} must be positive finite factors of the tuned lr, e.g. [0.5, 1, 2]")
+    _need(math.isfinite(f.lr_tolerance) and f.lr_tolerance >= 0,
+          f"fitness.lr_tolerance = {f.lr_tolerance} must be a finite accuracy >= 0, e.g. 0.01")
+    _need(math.isfinite(f.lr_step) and f.lr_step > 1 and f.lr_reach >= 0,
+          f"fitness.lr_step = {f.lr_step} must be a finite factor > 1 and fitness.lr_reach = {f.lr_reach} a count "
+          ">= 0 (2 and 6 walk up to 64x either side of the tuned lr; lr_reach = 0 keeps the bracket alone)")
     _need(all(isinstance(x, int) and x >= 1 for x in f.screen_epochs),
           f"fitness.screen_epochs = {list(f.screen_epochs)} must be epochs >= 1 (those at or past task.epochs are "
           "not used), e.g. [2, 5, 10], or [] for no screening")

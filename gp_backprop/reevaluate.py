@@ -126,12 +126,11 @@ def _reevaluate(args: argparse.Namespace, mc: Any, searches: list[Any]) -> int:
         chosen += funnel.transfer(chosen, _names(args.tasks))
         for s in chosen:
             check_task(s.task)
-        controls = funnel.controls(search)
-        rows = [*controls, *funnel.finalists(mc, searches, args.top)]
+        rows = funnel.rows(mc, searches, args.top)
     except (RecordError, SetupError, DataError, TaskError) as exc:
         fail(PROG, str(exc))
     names = ", ".join(f"{s.info.run_id} ({s.info.run_name})" for s in searches)
-    if len(rows) == len(controls):
+    if all(r.control for r in rows):
         fail(PROG, f"search {names} has no successful candidate besides the controls")
     seeds = fresh_seeds(task, args.seeds)
     center = float(params.get("fitness.tuned_lr", task.lr))
@@ -140,8 +139,8 @@ def _reevaluate(args: argparse.Namespace, mc: Any, searches: list[Any]) -> int:
     backend = make_backend(args.backend, params.get("evaluation.function", "evaluators:evaluate"), task,
                            workers=args.workers, timeout=args.timeout, scheduler=args.scheduler,
                            members=ParallelConfig.chunk)
-    print(f"search {names}: {len(rows) - len(controls)} finalists + "
-          f"{', '.join(r.control for r in rows if r.control)}; setups {', '.join(s.label for s in chosen)}; "
+    print(f"search {names}: {sum(not r.control for r in rows)} finalists + "
+          f"{', '.join(r.control + (f' (found: {r.found})' if r.found else '') for r in rows if r.control)}; setups {', '.join(s.label for s in chosen)}; "
           f"fresh seeds {seeds}")
     for s in dict.fromkeys((s.name, s.description) for s in chosen):
         print(f"  {s[0]}: {s[1]}")

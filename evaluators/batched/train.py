@@ -2,8 +2,8 @@
 
 Each member keeps what ``train`` gives a run: its batch-order generator (seeded by its task's seed, so its batches
 and augmentations are ``evaluate``'s), its learning rate and schedule, its hurdle, curves and step count. A member
-whose rule raises, whose loss is not finite, whose weights are not finite after an epoch or that misses its hurdle
-ends with ``train``'s status and message, and is dropped from the batch (its rows, weights and optimizer state),
+whose rule raises, whose loss is not finite or rises past its task's divergence factors, whose weights are not
+finite after an epoch or that misses its hurdle ends with ``train``'s status and message, and is dropped from the batch (its rows, weights and optimizer state),
 so it costs nothing more and the others train on as before.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from evaluators.batched.optim import make_optimizer
 from evaluators.data import Split, Splits, batches
 from evaluators.optim import lr_factor
 from evaluators.task import EvalResult, TaskSpec
-from evaluators.train import missed_hurdle
+from evaluators.train import missed_hurdle, rising, start_loss
 
 EVAL_ROWS = 1024   # rows per evaluation forward, all members together: train.accuracy's batch for one member
 
@@ -42,6 +42,7 @@ class _Run:
     count: int = 0
     time: float = 0.0   # its share of the batch's time: each step's time split among the members it trained
     val_loss: float = 0.0
+    start: float = 0.0  # where its loss started (train.start_loss), its divergence factors' base
 
 
 @torch.no_grad()
@@ -159,9 +160,16 @@ class BatchTrainer:
         values = losses.tolist()   # the step's one sync, as in train
         ended = {j: ("error", message, 0.0) for j, message in model.state.failed.items()}
         model.state.failed.clear()
-        for j, value in enumerate(values):
-            if j not in ended and not math.isfinite(value):
+        for j, (r, value) in enumerate(zip(self.runs, values)):
+            if j in ended:
+                continue
+            if not math.isfinite(value):
                 ended[j] = ("diverged", f"non-finite loss at epoch {epoch}, step {self.steps + 1}", 0.0)
+                continue
+            if self.steps == 0:
+                r.start = start_loss(value, self.splits.num_classes)
+            if why := rising(r.task.diverge_step, r.start, value, f"step {self.steps + 1}'s"):
+                ended[j] = ("diverged", why, 0.0)
         self._end(ended)
         if not self.runs:
             return
@@ -180,8 +188,13 @@ class BatchTrainer:
         finite = torch.ones(self.model.k, dtype=torch.bool, device=self.device)
         for p in self.model.parameters():
             finite &= torch.isfinite(p.detach()).flatten(1).all(1)
-        bad = [j for j, ok in enumerate(finite.tolist()) if not ok]
-        self._end({j: ("diverged", f"non-finite weights after epoch {epoch}", 0.0) for j in bad})
+        ended = {j: ("diverged", f"non-finite weights after epoch {epoch}", 0.0)
+                 for j, ok in enumerate(finite.tolist()) if not ok}
+        for j, r in enumerate(self.runs):
+            if j not in ended and (why := rising(r.task.diverge_epoch, r.start, r.loss_curve[-1],
+                                                 f"epoch {epoch}'s mean")):
+                ended[j] = ("diverged", why, 0.0)
+        self._end(ended)
         if not self.runs:
             return
         accs, losses = accuracies_and_losses(self.model, self.splits.val, self.splits)

@@ -34,9 +34,7 @@ def stage_setups(campaign: Campaign, stage: str) -> list[Setup]:
 
 def rows(mc: Any, campaign: Campaign, searches: list[Any]) -> list[Finalist]:
     """The controls, then the pooled top distinct functions of the searches (the same rows in every stage)."""
-    seeds = campaign.funnel.controls
-    return [*funnel.controls(searches[0], seeds),
-            *funnel.finalists(mc, searches, campaign.funnel.top, control_seeds=seeds)]
+    return funnel.rows(mc, searches, campaign.funnel.top, campaign.funnel.controls)
 
 
 def retest(stage: str, campaign: Campaign, folder: CampaignFolder, mc: Any, run: Any, searches: list[Any],

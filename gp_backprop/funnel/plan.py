@@ -33,6 +33,8 @@ class Finalist:
     run_id: str = ""                # its child run in the search, if any
     control: str = ""               # the control's name ("backprop (reference)", "g/||g||_F", ...); "" for a finalist
     lr_factor: float = 1.0
+    found: str = ""                 # a control the search rediscovered: where ("#2 left(norm_fro(g), g)"), else ""
+    search_lr: float = 0.0          # the lr its search kept (0: unknown, as for a control): its tuning grid's centre
 
     @property
     def name(self) -> str:

@@ -3,6 +3,7 @@ written under the search and read back by ``report``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from gp_backprop.funnel.plan import Cell, Finalist, Summary, job_task
 from gp_backprop.tracking.reader import children, rank_key
 from gp_backprop.tracking.store import PARAM_MAX
 
-__all__ = ["CONTROLS", "controls", "finalists", "log_funnel", "read_funnel"]
+__all__ = ["CONTROLS", "controls", "finalists", "log_funnel", "read_funnel", "rows"]
 
 
 # The controls a finalist must beat (README, "The protocol"): the search's reference at its tuned lr, and the
@@ -27,7 +28,9 @@ LABELS = dict(CONTROLS[False] + CONTROLS[True] + QRELU_CONTROLS)   # a control's
 def _finalist(r: Any) -> Finalist:
     p = r.data.params  # search children carry no LaTeX param (the parent's hall_of_fame.png shows it)
     latex = p.get("latex") or P.latex(P.parse(p["equation"], P.default_pset(True)))
-    return Finalist(p["equation"], latex, p["key"], r.data.metrics.get("fitness", float("nan")), r.info.run_id)
+    m = r.data.metrics
+    return Finalist(p["equation"], latex, p["key"], m.get("fitness", float("nan")), r.info.run_id,
+                    search_lr=m.get("lr", 0.0))
 
 
 def controls(run: Any, seeds: Sequence[str] = ()) -> list[Finalist]:
@@ -52,27 +55,48 @@ def finalists(mc: Any, run: Any, top: int, key: Callable[[str], str] | None = No
     """The ``top`` best distinct functions of a search, or pooled over a list of searches of one task
     (``funnel.pool``), in the order of its summary (``tracking.rank_key``), leaving out the controls
     (``controls(run, control_seeds)``). ``key`` maps equation text to the identity that makes two rows the same
-    function (default: ``primitives.function_key``). Two rows whose search records are equal to the last digit (fitness,
-    its std, validation loss and test accuracy over the same seeds) also count as one: on this task they compute
-    the same thing, whatever they do on inputs the probes or the task never produce."""
-    runs = list(run) if isinstance(run, (list, tuple)) else [run]
-    hard = runs[0].data.params.get("space.hard_threshold") == "True"
-    pset = P.default_pset(hard)
+    function (default: ``primitives.function_key``). Two rows whose search records are equal to the last digit
+    (fitness, its std, validation loss and test accuracy over the same seeds) also count as one: on this task they
+    compute the same thing, whatever they do on inputs the probes or the task never produce."""
+    return [f for f in _distinct(mc, run, top, key, control_seeds) if not f.control]
+
+
+def rows(mc: Any, run: Any, top: int, control_seeds: Sequence[str] = ()) -> list[Finalist]:
+    """The funnel's rows: the controls, then ``finalists``. A control other than the search's reference that the
+    search found before its ``top``-th finalist is a rediscovery: its row says where (``Finalist.found``), and it is
+    trained once, as the control."""
+    found = {f.key: f.found for f in _distinct(mc, run, top, None, control_seeds) if f.control}
+    first, *others = controls(_runs(run)[0], control_seeds)
+    return [first, *(replace(c, found=found.get(c.key, "")) for c in others),
+            *finalists(mc, run, top, control_seeds=control_seeds)]
+
+
+def _runs(run: Any) -> list[Any]:
+    return list(run) if isinstance(run, (list, tuple)) else [run]
+
+
+def _distinct(mc: Any, run: Any, top: int, key: Callable[[str], str] | None,
+              control_seeds: Sequence[str]) -> list[Finalist]:
+    """The search's distinct functions in rank order until ``top`` of them are no control; those that are a
+    control come back as that control, ``found`` at its place in that order."""
+    runs = _runs(run)
+    pset = P.default_pset(runs[0].data.params.get("space.hard_threshold") == "True")
     kids = sorted((c for r in runs for c in children(mc, r, "params.status = 'ok'")), key=rank_key)
     same = key or (lambda text: P.function_key(P.parse(text, pset)))
-    seen = {same(c.equation) for c in controls(runs[0], control_seeds)}
+    known = {same(c.equation): c for c in controls(runs[0], control_seeds)}
+    seen: set[Any] = set()
     chosen: list[Finalist] = []
     for r in kids:
         m = r.data.metrics
         k = same(r.data.params["equation"])
         record = tuple(m.get(name) for name in ("fitness", "fitness_std", "val_loss", "test_acc"))
-        known = None not in record
-        duplicate = k in seen or (known and record in seen)
-        seen |= {k, record} if known else {k}    # a control's own run (the reference) counts too
-        if duplicate:
+        whole = None not in record
+        if k in seen or (whole and record in seen):
             continue
-        chosen.append(_finalist(r))
-        if len(chosen) == top:
+        seen |= {k, record} if whole else {k}
+        place = f"#{len(chosen) + 1} {r.data.params['equation']}"
+        chosen.append(replace(known[k], found=place) if k in known else _finalist(r))
+        if sum(not f.control for f in chosen) == top:
             break
     return chosen
 
@@ -92,7 +116,7 @@ def log_funnel(mc: Any, search: Any, cells: Sequence[Cell], options: dict[str, s
                               tags={"mlflow.parentRunId": pid, "gp.kind": "funnel-cell"})
         params = {"equation": c.finalist.equation, "latex": c.finalist.latex, "key": c.finalist.key,
                   "setup": c.setup.name, "optimizer": c.setup.optimizer, "label": c.setup.label,
-                  "description": c.setup.description, "control": c.finalist.control,
+                  "description": c.setup.description, "control": c.finalist.control, "found": c.finalist.found,
                   "lr_factor": f"{c.finalist.lr_factor:g}", "lr": f"{job_task(c, 0).lr:g}",
                   "seeds": options.get("seeds", ""), "statuses": c.statuses(),
                   "search_fitness": f"{c.finalist.fitness}"}
@@ -116,7 +140,7 @@ def read_funnel(mc: Any, search: Any) -> tuple[Any, list[Summary]] | None:
     for r in sorted(children(mc, funnel), key=lambda r: r.info.start_time):
         p = r.data.params
         f = Finalist(p["equation"], p.get("latex", ""), p["key"], float(p.get("search_fitness", "nan")),
-                     control=p.get("control", ""), lr_factor=float(p.get("lr_factor", "1")))
+                     control=p.get("control", ""), lr_factor=float(p.get("lr_factor", "1")), found=p.get("found", ""))
         history = sorted(mc.get_metric_history(r.info.run_id, "test_acc_seed"), key=lambda m: m.step)
         rows.append(Summary(f, p["label"], r.data.metrics["test_acc_mean"], r.data.metrics["test_acc_std"],
                             tuple(m.value for m in history)))

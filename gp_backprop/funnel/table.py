@@ -23,14 +23,16 @@ def _summaries(rows: Sequence[Summary | Cell]) -> list[Summary]:
 
 
 def compare(rows: Sequence[Summary | Cell]) -> dict[Key, Comparison]:
-    """Every finalist against every control of its setup, Holm-corrected over the whole table."""
+    """Every finalist against every control of its setup, and every other control against the first (the search's
+    reference: does a control itself beat it?), Holm-corrected over the whole table."""
     sums = _summaries(rows)
     controls = [s for s in sums if s.finalist.control]
+    reference = controls[0].finalist.key if controls else ""
     raw: dict[Key, tuple[float, float, tuple[int, int, int]]] = {}
     for s in sums:
-        if s.finalist.control:
+        if s.finalist.key == reference:
             continue
-        for c in controls:
+        for c in controls if not s.finalist.control else [c for c in controls if c.finalist.key == reference]:
             if c.label == s.label and len(c.accs) == len(s.accs) >= 2:
                 diff, p = paired_t(s.accs, c.accs)
                 raw[(s.finalist.key, s.label, c.finalist.key)] = (diff, p, wins_ties_losses(s.accs, c.accs))
@@ -46,8 +48,9 @@ def marked(s: Summary, comparisons: dict[Key, Comparison]) -> bool:
 
 def legend(seeds: int) -> str:
     return (f"test accuracy (%), mean ± std over {seeds} fresh seeds, each row at its own tuned lr; vs a control: "
-            f"mean paired difference, Holm-corrected p (paired t-test), wins/ties/losses over seeds; * = beats every "
-            f"control of its setup at p < {ALPHA} after Holm's correction over the whole table")
+            f"mean paired difference, Holm-corrected p (paired t-test), wins/ties/losses over seeds (a control against "
+            f"the reference too); * = beats every control of its setup at p < {ALPHA} after Holm's correction over "
+            f"the whole table")
 
 
 def table(rows: Sequence[Summary | Cell], markdown: bool = False) -> str:
@@ -72,7 +75,9 @@ def table(rows: Sequence[Summary | Cell], markdown: bool = False) -> str:
 
 
 def _name(s: Summary, i: int, n_controls: int, markdown: bool) -> str:
-    name = f"{s.finalist.control} (control)" if s.finalist.control else f"{i - n_controls + 1}. {s.finalist.equation}"
+    found = f"; the search found it: {s.finalist.found}" if s.finalist.found else ""
+    name = f"{s.finalist.control} (control{found})" if s.finalist.control else \
+        f"{i - n_controls + 1}. {s.finalist.equation}"
     return f"`{name}`" if markdown and not s.finalist.control else name
 
 

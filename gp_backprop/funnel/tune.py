@@ -21,14 +21,16 @@ def tune_rows(rows: Sequence[Finalist], setups: Sequence[Setup], task: TaskSpec,
               on_done: Callable[[int, int], None] | None = None) -> tuple[dict[tuple[str, str], float],
                                                                          dict[tuple[str, str], Tuning]]:
     """``(factors, tables)``: for each (row key, dataset) the row's tuned lr over ``task.lr`` (the lr the setups
-    scale from) and its tuning table. ``grid`` is (points, factor, seeds); ``center`` the search's tuned lr."""
+    scale from) and its tuning table. ``grid`` is (points, factor, seeds), around the lr the row's search kept
+    (``Finalist.search_lr``: a rule's own lr may lie far from backprop's) or else ``center``, the search's tuned lr."""
     points, factor, seeds = grid
     factors: dict[tuple[str, str], float] = {}
     tables: dict[tuple[str, str], Tuning] = {}
     for dataset in dict.fromkeys(s.task.dataset for s in setups):
-        base = task.with_(dataset=dataset, lr=center, hurdle_epoch=0)
+        base = task.with_(dataset=dataset, hurdle_epoch=0)
         for row in rows:
-            table, _ = tune_cached(folder, row.equation, base, backend, points, factor, seeds, on_done)
+            table, _ = tune_cached(folder, row.equation, base.with_(lr=row.search_lr or center), backend, points,
+                                   factor, seeds, on_done)
             factors[(row.key, dataset)] = table.best.lr / task.lr
             tables[(row.key, dataset)] = table
     return factors, tables

@@ -40,7 +40,8 @@ class Candidate:
     latex: str = ""          # computed once, from the tree, when the candidate is proposed
     size: int = 0            # nodes in the tree (the last tie-break: simpler first)
     fkey: str = ""           # primitives.function_key: equal keys compute the same function, whatever the text
-    screen: tuple[tuple[int, float], ...] = ()  # its grid trainings' early stops, from the top N when it was proposed
+    screen: tuple[tuple[int, float], ...] = ()  # its lr search's early stops, from the top N when it was proposed
+    parent_lr: float = 0.0   # the lr its parent's score chose (0: no trained parent); fitness.lr_inherit starts there
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,17 @@ class Score:
     std: float = 0.0
     n: int = 1               # seeds: 1, or 1 + the extra seeds of a candidate promoted into the top N
     val_loss: float = 0.0    # mean final validation loss over those seeds (the first tie-break: lower first)
-    lr: float = 0.0          # the learning rate its first training chose from the grid (0: the task's own)
+    lr: float = 0.0          # the learning rate its lr search chose (0: the task's own)
+    tried: tuple[tuple[float, float], ...] = ()   # (lr, fitness) of each lr its search tried, in order
 
     @classmethod
     def of(cls, result: EvalResult, lr: float = 0.0) -> "Score":
         return cls(result.fitness, 0.0, 1, _loss(result), lr)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Score":
+        """A score from its JSON form (``asdict``), its lists back to tuples."""
+        return cls(**{**d, "tried": tuple((float(lr), float(acc)) for lr, acc in d.get("tried", ()))})
 
 
 def _loss(result: EvalResult) -> float:
@@ -93,7 +100,7 @@ class Entry:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Entry":
-        score = Score(**d["score"]) if "score" in d else None
+        score = Score.from_dict(d["score"]) if "score" in d else None
         return cls(d["index"], _candidate(d["cand"]), EvalResult.from_dict(d["result"]), d["busy"], d["t"], d["at"],
                    score)
 
@@ -168,9 +175,10 @@ class Controller:
         for _ in range(MAX_DUPLICATES):
             if self.init_made < self.space.population:
                 eq, parent, origin, mutation = self._initial()
+                parent_lr = 0.0
                 self.init_made += 1
             elif self.population and (child := self._offspring()) is not None:
-                eq, parent, origin, mutation = child
+                eq, parent, origin, mutation, parent_lr = child
             else:
                 return None
             self.proposals += 1
@@ -187,7 +195,7 @@ class Controller:
             self._eqs[k] = eq
             self.by_function[fk] = k
             cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq), len(eq), fk,
-                             self.screen(*self.screening))
+                             self.screen(*self.screening), parent_lr)
             self.next_cid += 1
             self.inflight[cand.cid] = cand
             self.inflight_keys.add(k)
@@ -219,7 +227,7 @@ class Controller:
         child = self._feasible(lambda: P.mutate(seed, self.rng, k, pset=self.pset))
         return child, P.key(seed), f"seed:{name}", describe(seed, child)
 
-    def _offspring(self) -> tuple[P.Equation, str, str, str] | None:
+    def _offspring(self) -> tuple[P.Equation, str, str, str, float] | None:
         for _ in range(MAX_TRIES):
             parent = self.select(self.rng, self.ranked, self.space)
             eq = self._eqs.get(parent.cand.key)
@@ -229,7 +237,8 @@ class Controller:
             for _ in range(MAX_TRIES):
                 child = P.mutate(eq, self.rng, k, pset=self.pset)
                 if P.check(child):
-                    return child, parent.cand.key, "mutation", describe(eq, child)
+                    lr = parent.score.lr if parent.score is not None else 0.0
+                    return child, parent.cand.key, "mutation", describe(eq, child), lr
         return None  # no parent tried has a feasible mutant
 
     # ---- results ------------------------------------------------------------------------------------------------

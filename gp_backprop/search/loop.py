@@ -24,7 +24,7 @@ from gp_backprop.search.checkpoint import CheckpointError, RunFolder
 from gp_backprop.search.controller import Controller, Score
 from gp_backprop.search.lock import SearchLock
 from gp_backprop.search.reference import tuned_lr
-from gp_backprop.search.scoring import Finished, Job, Scorer
+from gp_backprop.search.scoring import Finished, Job, Scorer, lr_walk
 from gp_backprop.search.hall_of_fame import hall_of_fame
 from gp_backprop.tracking import Tracker, check_server
 
@@ -142,7 +142,7 @@ def _restore(cfg: SearchConfig, folder: RunFolder, saved: Saved | None, repair: 
         try:
             if "r" in ev:
                 r = ev["r"]
-                score = Score(**r["score"]) if "score" in r else None
+                score = Score.from_dict(r["score"]) if "score" in r else None
                 ctl.tell(r["cand"]["cid"], EvalResult.from_dict(r["result"]), r["busy"], r["t"], r["at"], score)
                 elapsed = max(elapsed, r["t"])
             else:
@@ -167,7 +167,7 @@ class _Loop:
         self.run_id, self.lr, self.tuning = run_id, lr, tuning
         self.t0 = time.monotonic() - elapsed0
         f = cfg.fitness
-        self.scorer = Scorer(cfg.task, lr, f.lr_grid, f.extra_seeds, ctl.would_enter_top)
+        self.scorer = Scorer(cfg.task, lr, lr_walk(f), f.extra_seeds, ctl.would_enter_top, f.lr_inherit)
         self.jobs: collections.deque[Job] = collections.deque()
         self.out = 0              # jobs submitted whose result the loop has not taken yet
         for cand in sorted(ctl.inflight.values(), key=lambda c: c.cid):  # proposed before a stop: train them now
@@ -313,7 +313,7 @@ class _Loop:
                "utilization": self.busy / (secs * max(self.workers, self.backend.capacity(), 1)),
                "cache_hits": float(ctl.cache_hits), "function_hits": float(ctl.function_hits),
                "cache_hit_rate": ctl.cache_hits / max(1, ctl.proposals),
-               "trainings": float(self.scorer.trainings), "in_flight": float(len(ctl.inflight))}
+               "trainings": float(self.scorer.trainings), "epochs": float(self.scorer.epochs), "in_flight": float(len(ctl.inflight))}
         if ctl.ranked:
             out["best_fitness"] = ctl.ranked[0].fitness
             out["median_fitness"] = ctl.ranked[len(ctl.ranked) // 2].fitness

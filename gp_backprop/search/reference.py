@@ -42,8 +42,10 @@ def tuned_lr(cfg: SearchConfig, backend: Backend, snapshot: dict[str, Any] | Non
                                 f.tune_seeds)
     print(("(from the cache) " if cached else "") + table.table(), file=out, flush=True)
     best = table.best.lr
-    print(f"The search's lr: {best:g} (was {cfg.task.lr:g}); each candidate trains at "
-          f"{', '.join(f'{best * x:g}' for x in f.lr_grid)} and keeps its best\n", file=out, flush=True)
+    walk = f" and walks x{f.lr_step:g} outward while its best is at an edge (up to x{f.lr_step ** f.lr_reach:g} " \
+        "either way)" if f.lr_reach else ""
+    print(f"The search's lr: {best:g} (was {cfg.task.lr:g}); each candidate starts at "
+          f"{', '.join(f'{best * x:g}' for x in f.lr_grid)}{walk}, and keeps its best\n", file=out, flush=True)
     if tracker is not None:
         tracker.note({"fitness.tuned_lr": f"{best:g}"}, {"lr_tuning.txt": table.table() + "\n"})
     return best, table.to_dict()

@@ -23,7 +23,8 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
     hits = ctl.cache_hits
     print(f"\n{cfg.name}: {outcome.status} after {len(ctl.population)} evaluations in {duration(outcome.elapsed)}; "
           f"this session {outcome.evals_per_min:.0f} evals/min on {outcome.workers} workers, "
-          f"{outcome.stats.get('trainings', 0):.0f} trainings, utilization {outcome.utilization:.2f}", file=file)
+          f"{outcome.stats.get('trainings', 0):.0f} trainings ({outcome.stats.get('epochs', 0):.0f} epochs), "
+          f"utilization {outcome.utilization:.2f}", file=file)
     print(f"cache hits: {hits} of {ctl.proposals} proposals ({hits / max(1, ctl.proposals):.1%}): "
           f"{hits - ctl.function_hits} same text (primitives.key), {ctl.function_hits} same function under another "
           "text (primitives.function_key)", file=file)

@@ -88,6 +88,8 @@ def child_record(e: Any, parent_run_id: str, experiment_id: str, reference_name:
     params = {"equation": c.text, "key": c.key, "origin": c.origin, "status": r.status, "size": str(c.size)}
     if c.mutation:
         params["mutation"] = c.mutation
+    if e.score is not None and e.score.tried:   # the lr search: each lr tried and its accuracy, in order
+        params["lrs_tried"] = " ".join(f"{lr:g}:{acc:.4f}" for lr, acc in e.score.tried)
     if r.message:
         params["message"] = r.message
     curve = r.val_curve or (r.val_acc,)

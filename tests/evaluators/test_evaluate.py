@@ -49,6 +49,26 @@ def test_nan_and_inf_rules_diverge_at_once(text):
     assert r.steps <= 1 and "non-finite" in r.message
 
 
+DIVERGES = TaskSpec(dataset="mnist1d", lr=0.8, epochs=3).with_(model_widths=(100, 100))
+
+
+def test_a_blow_up_or_a_rising_loss_stops_a_run_as_diverged_when_the_task_asks():
+    # g/||g||_F on the default task: at lr 0.8 its loss leaps past 4x the start within 3 steps, at 0.4 its first
+    # epoch ends above where it started; both train on (to no use) without the factors.
+    blow_up = evaluate(SEEDS["backprop_fro"], DIVERGES.with_(diverge_step=4.0))
+    assert blow_up.status == "diverged" and blow_up.steps <= 3 and "4 x its start" in blow_up.message
+    rising = evaluate(SEEDS["backprop_fro"], DIVERGES.with_(lr=0.4, epochs=2, diverge_epoch=1.05))
+    assert rising.status == "diverged" and len(rising.loss_curve) == 1 and "epoch 1's mean" in rising.message
+    assert rising.loss_curve[0] > 1.05 * 2.0
+    for off in (DIVERGES, DIVERGES.with_(lr=0.4, epochs=2)):
+        assert evaluate(SEEDS["backprop_fro"], off).status == "ok"
+    sound = [dataclasses.replace(evaluate(SEEDS["backprop"], task), wall_time=0.0)
+             for task in (DIVERGES.with_(diverge_step=4.0, diverge_epoch=1.05), DIVERGES)]
+    assert sound[0].status == "ok" and sound[0] == sound[1]                            # a sound run is untouched
+    with pytest.raises(TaskError, match="diverge_epoch must be 0 \\(off\\) or a factor above 1"):
+        evaluate(SEEDS["backprop"], DIVERGES.with_(diverge_epoch=0.9))
+
+
 def test_an_exception_inside_the_rule_is_status_error(monkeypatch):
     def broken(x, ctx):
         raise RuntimeError("injected failure in cube")

@@ -169,6 +169,17 @@ def test_screening_hurdles_stop_members_as_evaluate_stops_them():
     assert many[1].status == "hurdle" and len(many[1].val_curve) == 2
 
 
+def test_divergence_factors_stop_members_as_evaluate_stops_them():
+    task = TaskSpec(dataset="mnist1d", lr=0.8, epochs=2, diverge_step=4.0, diverge_epoch=1.05).with_(
+        model_widths=(100, 100))
+    members = [(SEEDS["backprop_fro"], task), (SEEDS["backprop_fro"], task.with_(lr=0.4)),
+               (SEEDS["backprop"], task), (SEEDS["backprop_fro"], task.with_(lr=0.1, seed=3))]
+    many, ones = evaluate_many(members), [evaluate(text, task) for text, task in members]
+    assert [r.status for r in many] == ["diverged", "diverged", "ok", "ok"]
+    assert [(r.status, r.message, r.steps, len(r.loss_curve)) for r in many] == \
+           [(r.status, r.message, r.steps, len(r.loss_curve)) for r in ones]
+
+
 def test_on_result_reports_each_member_once_as_soon_as_it_ends():
     members = [(SEEDS["backprop"], FAST), ("scale_10(gh)", FAST.with_(seed=1)),     # diverges in epoch 4
                ("left(nrom_fro(g), g)", FAST.with_(seed=2)), (SEEDS["fa"], FAST.with_(seed=3, hurdle_epoch=2,

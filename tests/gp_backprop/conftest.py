@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # tuning, no lr grid, no extra seeds): these tests are about the engine; tests/gp_backprop/search/test_protocol.py
 # is about the fitness protocol.
 TINY_TASK = {"dataset": "synthetic", "epochs": 2, "model": {"widths": [16]}}
-ONE_TRAINING = {"tune": False, "lr_grid": [1.0], "extra_seeds": 0}
+ONE_TRAINING = {"tune": False, "lr_grid": [1.0], "lr_reach": 0, "extra_seeds": 0}
 TINY_FLAGS = ["--dataset", "synthetic", "--epochs", "2", "--set", "task.model.widths=[16]", "--no-progress",
-              "--no-tune", "--set", "fitness.lr_grid=[1.0]", "--set", "fitness.extra_seeds=0"]
+              "--no-tune", "--set", "fitness.lr_grid=[1.0]", "--set", "fitness.lr_reach=0", "--set", "fitness.extra_seeds=0"]
 
 
 def tiny_config(tmp_path: Path, **groups: Any) -> SearchConfig:

@@ -45,6 +45,9 @@ def test_funnel_table_matches_mlflow_and_reruns_reproduce_it(searched, capsys):
     finalist_rows = [r for r in table if not r["control"]]
     assert len(finalist_rows) == 2 * 3 * 2           # each finalist against each control, in each setup
     assert {r["versus"] for r in finalist_rows} == CONTROLS
+    # a control is tested against the reference too: the table says when a control itself beats backprop
+    fro = [r for r in table if r["control"] == "g/||g||_F"]
+    assert len(fro) == 3 and {r["versus"] for r in fro} == {"backprop (reference)"} and all(r["p_holm"] for r in fro)
     assert all(0.0 <= float(r["p"]) <= float(r["p_holm"]) <= 1.0 for r in finalist_rows)
     assert all(len(r["seeds_test_acc"].split()) == 2 and r["latex"] for r in table)
     tuned = (searched / "first" / "tuning.txt").read_text()
@@ -157,6 +160,21 @@ def test_several_searches_pool_their_finalists_as_one_ranking_of_one_task(search
     assert "search 'tiny' is named twice" in capsys.readouterr().err
 
 
+
+
+def test_a_control_the_search_rediscovers_is_reported_as_found_and_trained_once(in_tmp):
+    assert evolve(["--name", "fro", "--max-evals", "6", "--population", "4", "--workers", "1", *TINY_FLAGS,
+                   "--init", "seeds:backprop_fro"]) == 0
+    mc = tracking.client(URI)
+    search = tracking.find_search(mc, "fro")
+    ranked = [f.equation for f in funnel.rows(mc, search, 2)]
+    reference, fro, *found = funnel.rows(mc, search, 2)
+    assert (reference.control, reference.found) == ("backprop (reference)", "")
+    assert fro.control == "g/||g||_F" and fro.found.startswith("#") and fro.found.endswith(P.SEEDS["backprop_fro"])
+    fk = P.function_key(P.parse(P.SEEDS["backprop_fro"]))
+    assert len(found) == 2 and all(P.function_key(P.parse(f.equation)) != fk for f in found)   # not a second row
+    assert ranked.count(fro.equation) == 1
+    assert "(control; the search found it: #" in funnel.table([funnel.Summary(fro, "A1 SGD", 60.0, 1.0, (59.0, 61.0))])
 
 
 def test_an_adam_search_is_re_tested_with_adam():

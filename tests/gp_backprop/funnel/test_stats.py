@@ -51,12 +51,13 @@ def test_a_star_needs_a_corrected_win_over_every_control() -> None:
     rows = [_row("ref", "A1", ref, "backprop (reference)"), _row("fro", "A1", fro, "g/||g||_F"),
             _row("strong", "A1", strong), _row("partial", "A1", partial)]
     comps = compare(rows)
-    assert len(comps) == 4                                                # 2 finalists x 2 controls, one family
+    assert len(comps) == 5              # 2 finalists x 2 controls, and the other control against the reference
     raw = {k: paired_t(next(r.accs for r in rows if r.finalist.key == k[0]),
                        next(r.accs for r in rows if r.finalist.key == k[2]))[1] for k in comps}
     expected = dict(zip(raw, holm(list(raw.values()))))
     assert all(comps[k].p_holm == pytest.approx(expected[k]) for k in comps)
     assert comps[("strong", "A1", "ref")].wins == 5 and comps[("partial", "A1", "ref")].losses == 1
+    assert ("fro", "A1", "ref") in comps and ("ref", "A1", "fro") not in comps
     assert marked(rows[2], comps) and not marked(rows[3], comps)
     text = table(rows)
     assert "1. strong" in text and text.count(" *") == 1 and "backprop (reference) (control)" in text

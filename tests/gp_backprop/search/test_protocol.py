@@ -5,23 +5,26 @@ against FTP-SH."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from evaluators import EvalResult, ModelSpec, TaskSpec, evaluate
-from gp_backprop.config import SearchConfig, build
+from evaluators import EvalResult, TaskSpec, evaluate
+from primitives import SEEDS
+from gp_backprop.config import SEARCH_TASK, FitnessConfig, SearchConfig, build
 from gp_backprop.parallel import make_backend
 from gp_backprop.presets import PRESETS
 from gp_backprop.search import Candidate, run_search
-from gp_backprop.search.scoring import Scorer, score_rules
+from gp_backprop.search.lr_walk import LrWalk
+from gp_backprop.search.scoring import Scorer, lr_walk, score_rules
 from gp_backprop.tuning import lr_grid, tune, tuning_seeds
 from tests.gp_backprop.conftest import tiny_config
 
-# Small but real: digits, one hidden layer of 32, 4 epochs (backprop learns it; a bad lr does not).
-SMALL = TaskSpec(epochs=4, model=ModelSpec(widths=(32,)))
+# The controls run on the default search's own task, at backprop's tuned lr there (benchmarks/controls.py).
+TUNED = 0.8
 
 
 def _search(tmp_path: Path, tracking: bool = True) -> SearchConfig:
@@ -45,6 +48,11 @@ def test_the_tuning_table_is_printed_logged_cached_and_reused_on_resume(tmp_path
     parent = mc.get_run(first.run_id)
     assert float(parent.data.params["fitness.tuned_lr"]) == pytest.approx(snap["lr"])
     assert "lr_tuning.txt" in {a.path for a in mc.list_artifacts(first.run_id)}
+    for e in first.controller.population:     # each run records the lr its search kept and every lr it tried
+        run = mc.search_runs([first.experiment_id], f"tags.`gp.key` = '{e.cand.key}'")[0]
+        tried = dict(pair.split(":") for pair in run.data.params["lrs_tried"].split())
+        assert run.data.metrics["lr"] == pytest.approx(e.score.lr) and f"{e.score.lr:g}" in tried
+        assert len(tried) == len(e.score.tried) >= 3
 
     resumed = run_search(build([("more", {"budget": {"max_evals": 16}})], base=cfg.to_dict()), resume=True,
                          progress=False)
@@ -59,9 +67,10 @@ def test_each_candidate_keeps_its_best_lr_and_top_candidates_are_the_mean_of_thr
     cfg = _search(tmp_path, tracking=False)
     out = run_search(cfg, progress=False)
     lr = json.loads((cfg.run_dir / "checkpoint.json").read_text())["lr"]
-    grid = {round(lr * f, 12) for f in cfg.fitness.lr_grid}
-    for e in out.controller.population:
-        assert round(e.score.lr, 12) in grid
+    for e in out.controller.population:   # the lr kept is the best of those tried, all powers of 2 of the tuned lr
+        tried = dict(e.score.tried)
+        assert e.score.lr in tried and tried[e.score.lr] == max(tried.values())
+        assert all(math.log2(x / lr) == round(math.log2(x / lr)) and abs(math.log2(x / lr)) <= 6 for x in tried)
     promoted = [e for e in out.controller.population if e.score.n == 3]
     assert promoted and all(e.result.status == "ok" for e in promoted)
     assert all(e.score.n == 1 for e in out.controller.population if e.result.status != "ok")
@@ -81,7 +90,7 @@ def test_a_candidate_enters_the_top_n_only_after_its_extra_seeds() -> None:
         asked.append(fitness)
         return fitness > 0.5
 
-    scorer = Scorer(task, 0.1, (0.5, 1.0, 2.0), 2, promising)
+    scorer = Scorer(task, 0.1, LrWalk(reach=0), 2, promising)
     good, bad = Candidate(0, "left(g, g)", "k0"), Candidate(1, "scale_2(g)", "k1")
     jobs = scorer.start(good) + scorer.start(bad)
     assert [j.task.lr for j in jobs] == pytest.approx([0.05, 0.1, 0.2] * 2)
@@ -99,6 +108,28 @@ def test_a_candidate_enters_the_top_n_only_after_its_extra_seeds() -> None:
     assert out[1].score.mean == pytest.approx((0.9 + 0.6 + 0.7) / 3)
     assert out[1].score.val_loss == pytest.approx((1.0 + 2.0 + 2.0) / 3)
     assert out[1].result.val_acc == 0.9 and asked == [0.9, 0.4]
+
+
+def test_a_candidate_best_at_an_edge_trains_one_step_further_and_its_lrs_are_recorded() -> None:
+    scorer = Scorer(TaskSpec(lr=0.1), 0.1, LrWalk(), 0, lambda fitness: False)
+    jobs = scorer.start(Candidate(0, "scale_0.1(g)", "k0"))
+    accs = {0.05: 0.3, 0.1: 0.4, 0.2: 0.5, 0.4: 0.6, 0.8: 0.45}
+    finished = None
+    while jobs:
+        step = [scorer.done(j.jid, EvalResult("ok", accs[round(j.task.lr, 6)], val_loss=1.0), 0.1) for j in jobs]
+        jobs = [j for more, _ in step for j in more]
+        finished = next((f for _, f in step if f is not None), finished)
+        assert len(jobs) <= 1                     # past the bracket, one lr at a time
+    assert finished.score.lr == pytest.approx(0.4) and finished.score.mean == 0.6
+    assert [lr for lr, _ in finished.score.tried] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8])
+
+
+def test_a_mutant_starts_its_bracket_at_its_parents_lr_when_the_lr_is_inherited() -> None:
+    child = Candidate(0, "left(g, g)", "k0", parent_lr=0.025)
+    assert [j.task.lr for j in Scorer(TaskSpec(), 0.1, LrWalk(), 0, bool, inherit=True).start(child)] == \
+        pytest.approx([0.0125, 0.025, 0.05])
+    assert [j.task.lr for j in Scorer(TaskSpec(), 0.1, LrWalk(), 0, bool).start(child)] == \
+        pytest.approx([0.05, 0.1, 0.2])
 
 
 def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_an_extra_seed() -> None:
@@ -119,7 +150,7 @@ def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_
     cand = ctl.propose()                                                 # its stops are fixed when it is proposed
     assert cand.screen == stops
     task = TaskSpec(lr=0.1, hurdle_epoch=4, hurdle_acc=0.2)
-    scorer = Scorer(task, 0.1, (0.5, 1.0), 1, lambda fitness: True)
+    scorer = Scorer(task, 0.1, LrWalk((0.5, 1.0), reach=0), 1, lambda fitness: True)
     jobs = scorer.start(cand)
     assert {j.task.hurdles for j in jobs} == {stops}
     assert {(j.task.hurdle_epoch, j.task.hurdle_acc) for j in jobs} == {(4, 0.2)}   # the task's own stays
@@ -129,20 +160,34 @@ def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_
     assert more and all(j.task.hurdles == () for j in more)             # a promoted candidate's seeds train in full
 
 
-def test_rescaled_backprop_does_not_beat_the_tuned_reference() -> None:
-    backend = make_backend("loky", "evaluators:evaluate", SMALL, workers=2)
+@pytest.fixture(scope="module")
+def default_backend():
+    backend = make_backend("loky", "evaluators:evaluate", SEARCH_TASK, workers=2)
     backend.start()
-    try:
-        table = tune("left(g, g)", SMALL, backend, 8, 2.0, 3)
-        scores = score_rules(["left(g, g)", "scale_0.5(g)", "scale_2(g)", "scale_10(g)"], SMALL, table.best.lr,
-                             (0.5, 1.0, 2.0), 2, backend)
-    finally:
-        backend.close()
-    ref = scores[0]
-    assert ref.score.n == 3
-    for s in scores[1:]:
-        # Not above the reference by more than the seed noise the reference itself shows.
-        assert s.score.mean <= ref.score.mean + max(ref.score.std, 0.005), (s.score, ref.score)
+    yield backend
+    backend.close()
+
+
+def _fitness(backend, rules: list[str], lr: float = TUNED, walk: LrWalk | None = None) -> list:
+    return score_rules(rules, SEARCH_TASK, lr, walk or lr_walk(FitnessConfig()), 2, backend)
+
+
+def test_positive_control_a_rule_better_at_its_own_lr_scores_above_backprop(default_backend) -> None:
+    # g/||g||_F beats tuned backprop at a quarter of its lr (benchmarks/controls.py has the truth table)
+    bp, fro = _fitness(default_backend, [SEEDS["backprop"], SEEDS["backprop_fro"]])
+    assert fro.score.mean >= bp.score.mean + 0.01, (fro.score, bp.score)
+    assert fro.score.lr <= TUNED / 4 and fro.score.n == 3
+    assert [lr for lr, _ in fro.score.tried][:3] == [TUNED / 2, TUNED, 2 * TUNED]   # where it started, recorded
+    # the bracket alone (the protocol before) is blind to it: it diverges there, and scores at chance or below
+    blind = _fitness(default_backend, [SEEDS["backprop_fro"]], walk=LrWalk(reach=0))[0]
+    assert blind.score.mean < 0.2 and blind.result.status == "diverged"
+
+
+def test_negative_control_the_starting_lr_does_not_move_backprops_fitness(default_backend) -> None:
+    tuned = _fitness(default_backend, [SEEDS["backprop"]])[0]
+    for start in (TUNED / 16, TUNED * 16):   # as --no-tune --set task.lr=...
+        shifted = _fitness(default_backend, [SEEDS["backprop"]], lr=start)[0]
+        assert (shifted.score.mean, shifted.score.lr) == (tuned.score.mean, tuned.score.lr), start
 
 
 @pytest.mark.parametrize("preset, reference", [("ftprop-sign", "ftp_sh"), ("ftprop-qrelu", "ftp_sh_qrelu")])
