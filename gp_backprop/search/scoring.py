@@ -56,11 +56,12 @@ class Scorer:
     """Turns candidates into jobs and job results into ``Finished`` candidates.
 
     ``lr``: the search's (tuned) learning rate; ``grid``: factors of it each candidate trains at; ``extra_seeds``:
-    seeds added for a promising candidate; ``promising(fitness)``: whether a first score enters the top N. The grid
+    seeds added for a promising candidate; ``promising(cand, fitness)``: whether a first score enters the top N (the
+    search asks ``Candidate.promotes``, whose bar is fixed when the candidate is proposed). The grid
     trainings stop early where the candidate's ``screen`` says (``TaskSpec.hurdles``)."""
 
     def __init__(self, task: TaskSpec, lr: float, grid: Sequence[float], extra_seeds: int,
-                 promising: Callable[[float], bool]) -> None:
+                 promising: Callable[[Candidate, float], bool]) -> None:
         self.task, self.lr, self.grid, self.extra_seeds, self.promising = task, lr, tuple(grid), extra_seeds, promising
         self._jids = itertools.count()
         self._open: dict[int, _Scoring] = {}          # cid -> scoring in progress
@@ -87,7 +88,7 @@ class Scorer:
         if s.first is None:
             i = best_member(results)
             s.first, s.lr = results[i], self.lr * self.grid[i]
-            if self.extra_seeds and s.first.status == "ok" and self.promising(s.first.fitness):
+            if self.extra_seeds and s.first.status == "ok" and self.promising(s.cand, s.first.fitness):
                 seeds = tuning_seeds(self.task, self.extra_seeds + 1)[1:]
                 return self._stage(s, [self.task.with_(lr=s.lr, seed=seed) for seed in seeds]), None
             return [], self._finish(s, [s.first])
@@ -118,7 +119,7 @@ def score_rules(texts: Sequence[str], task: TaskSpec, lr: float, grid: Sequence[
     """Score each rule exactly as the search scores a candidate that enters the top N (the grid, then the extra
     seeds at the lr it chose), on a started backend: for benchmarks and tests of the protocol itself."""
     cands = [Candidate(i, text, f"rule{i}") for i, text in enumerate(texts)]
-    scorer = Scorer(task, lr, grid, extra_seeds, lambda fitness: True)
+    scorer = Scorer(task, lr, grid, extra_seeds, lambda cand, fitness: True)
     jobs = [j for c in cands for j in scorer.start(c)]
     finished: dict[int, Finished] = {}
     while jobs:
