@@ -38,6 +38,7 @@ from gp_backprop.tracking import Tracker, check_server
 __all__ = ["Outcome", "run_search", "lookahead"]
 
 TICK = 0.25  # seconds the loop waits for results before it checks timers, Ctrl-C and timeouts
+CHUNKS_AHEAD = 3  # chunks of first trainings per worker in flight (benchmarks/ordered_release.py: 2 left workers idle)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what a scheduler or `docker stop` sends
 BROKEN = ("error", "diverged")  # a reference seed that ends so means the task itself cannot train
 
@@ -61,6 +62,7 @@ class Outcome:
     stats: dict[str, Any] = field(default_factory=dict)
     message: str = ""             # why, for statuses "task error" and "write error"
     signum: int = 0               # the signal that stopped it, for status "interrupted"
+    held: int = 0                 # candidates in flight that finished, waiting for an older one: kept, not retrained
 
     @property
     def evals_per_min(self) -> float:
@@ -108,13 +110,14 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
 
 
 def lookahead(cfg: SearchConfig, backend: Backend) -> int:
-    """Candidates in flight after each one told: enough that their first trainings keep every worker busy with one
-    chunk and give it the next (``capacity * depth`` trainings out, as many waiting). A function of the settings
-    (and of the workers a 0 or a Dask scheduler gives), so that a search replays; the checkpoint keeps it."""
+    """Candidates in flight after each one told: enough that their first trainings fill every worker's chunk
+    ``CHUNKS_AHEAD`` times over (one training, one waiting, one more while an older candidate's later stage, e.g.
+    its extra seeds, holds the proposals back). A function of the settings (and of the workers a 0 or a Dask
+    scheduler gives), so that a search replays; the checkpoint keeps it."""
     f = cfg.fitness
     first = Scorer(cfg.task, cfg.task.lr, f.lr_grid, f.extra_seeds, Candidate.promotes).start(
         Candidate(0, P.SEEDS[cfg.space.reference], "probe"))
-    return max(1, math.ceil(2 * backend.capacity() * max(1, backend.depth) / max(1, len(first))))
+    return max(1, math.ceil(CHUNKS_AHEAD * backend.capacity() * max(1, backend.depth) / max(1, len(first))))
 
 
 def _keep_lookahead(state: Restored, now: int) -> None:
@@ -353,7 +356,7 @@ class _Loop:
             status = "write error"
         return Outcome(self.ctl, status, self.elapsed(), len(self.ctl.population) - self.session_base, session,
                        stats["utilization"], self.workers, self.run_id, exp_id, failures, tracked, waiting,
-                       stats, self.message, self.signum)
+                       stats, self.message, self.signum, len(self.held))
 
 
 def _main_thread() -> bool:

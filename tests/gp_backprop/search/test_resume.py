@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gp_backprop.config import ParallelConfig
+from gp_backprop.search.loop import CHUNKS_AHEAD
 from tests.gp_backprop.conftest import TINY_FLAGS, cli, cli_env
 
 EVALS = 40
@@ -114,9 +115,9 @@ def test_ctrl_c_stops_gracefully_and_resumes(tmp_path: Path, unbroken: tuple[lis
     assert proc.returncode == 130, out
     assert "ctrlc: interrupted after" in out and "--resume trains them" in out and "Traceback" not in out
     snap = json.loads((tmp_path / "mlruns" / "searches" / "ctrlc" / "checkpoint.json").read_text())
-    # In flight at --workers 1: the worker's chunk (the candidate in training and those queued behind it) and as many
-    # proposed ahead for when it returns.
-    assert snap["status"] == "interrupted" and len(snap["controller"]["inflight"]) <= 2 * ParallelConfig.chunk
+    # In flight at --workers 1: the lookahead, CHUNKS_AHEAD chunks of (here one-training) candidates, or the budget.
+    assert snap["status"] == "interrupted" and snap["lookahead"] == CHUNKS_AHEAD * ParallelConfig.chunk
+    assert len(snap["controller"]["inflight"]) == min(snap["lookahead"], EVALS - 10)
 
     resumed = run_cli(tmp_path, "ctrlc", "--resume")
     assert "ctrlc: finished after 40 evaluations" in resumed.stdout
