@@ -63,10 +63,6 @@ class _LinearFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         x3, w = ctx.saved_tensors
-        # With one member left in the batch the loss's gradient arrives transposed (a view of that member's rows
-        # needs no copy) and its bias sum rounds differently; contiguous, as it always is with two or more members
-        # (a no-op then), it rounds the same, so a member's result does not depend on the others ending first.
-        grad = grad.contiguous()
         dx = torch.bmm(grad, w) if ctx.needs_input_grad[0] else None
         dw = torch.bmm(grad.transpose(1, 2), x3) if ctx.needs_input_grad[1] else None
         db = grad.sum(1) if ctx.has_bias and ctx.needs_input_grad[2] else None

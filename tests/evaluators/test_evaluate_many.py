@@ -211,11 +211,12 @@ def test_a_members_result_does_not_depend_on_its_batch_nor_on_having_one():
 MNIST1D = TaskSpec(dataset="mnist1d", lr=0.2).with_(model_widths=(100, 100))
 
 
-def test_a_member_left_alone_by_the_others_ending_first_keeps_its_bits():
+@pytest.mark.parametrize("rule", [RUNNING_RULE, SEEDS["dfa"], "mm(norm_1(bn(bL)), abs(RL))"])   # the last two: bL
+def test_a_member_left_alone_by_the_others_ending_first_keeps_its_bits(rule):
     # A resumed search retrains a candidate's members in other chunks than before, where other members end early or
     # do not: a member that trains on alone once the others stop must give the bits it gets anywhere else.
     task = MNIST1D.with_(epochs=2)
-    member = (RUNNING_RULE, task.with_(seed=7, lr=0.05))
+    member = (rule, task.with_(seed=7, lr=0.05))
     stop = task.with_(hurdles=((1, 1.0),))
     survivor = evaluate_many([(SEEDS["fa"], stop.with_(seed=1)), member, (None, stop.with_(seed=2))])
     assert [r.status for r in survivor] == ["hurdle", "ok", "hurdle"]
