@@ -165,6 +165,8 @@ class _Loop:
         for sig in previous:
             signal.signal(sig, self._interrupt)
         self.session_start = time.monotonic()
+        if not self.ctl.inflight:
+            self.ctl.dry = False   # no result will come to end a dry spell: a search resumed after one asks again
         try:
             self._fill()        # what a stop cut short, or the first proposals
             self._release()     # candidates that finished before a stop, whose turn has come
