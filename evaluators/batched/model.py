@@ -31,7 +31,8 @@ class BatchedModel(nn.Module):
             logits.register_hook(self.state.set_bL)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        out = self.net(x)
+        return _ContiguousGrad.apply(out) if out.requires_grad else out
 
     @property
     def k(self) -> int:
@@ -45,6 +46,21 @@ class BatchedModel(nn.Module):
         for ln in self.links:
             ln.bind([ln.members[j] for j in keep])
         self.state.k = len(keep)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity forward; backward: the output's gradient, contiguous. With two or more members the loss's gradient
+    arrives contiguous (undoing its member-major view takes a copy); with one member left it arrives transposed (no
+    copy needed), and what reads it (the output error bL, the last layer's bias sum) rounds differently. Contiguous
+    always, a member's result does not depend on the others ending before it (a no-op with two or more)."""
+
+    @staticmethod
+    def forward(ctx, out: Tensor) -> Tensor:
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.contiguous()
 
 
 def _replace(root: nn.Module, name: str, module: nn.Module) -> None:

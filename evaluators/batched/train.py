@@ -64,7 +64,11 @@ def accuracies_and_losses(model: BatchedModel, split: Split, splits: Splits) -> 
     for x, y in batches(split, max(1, EVAL_ROWS // k), generator=None, shuffle=False, normalize=splits.normalize):
         logits = model(x.repeat(k, *(1,) * (x.dim() - 1))).view(k, len(y), -1)
         correct += (logits.argmax(2) == y).sum(1)
-        losses[:, start:start + len(y)] = F.cross_entropy(logits.transpose(1, 2), y.expand(k, -1), reduction="none")
+        # Classes on the last axis: each sample's loss is then computed alone. With classes in the middle (the
+        # training step's faster layout) the kernel vectorises across samples and rounds the last few of each chunk
+        # differently, and the chunk's length depends on K: a member's loss would depend on its batch.
+        losses[:, start:start + len(y)] = F.cross_entropy(logits.reshape(-1, logits.shape[2]), y.repeat(k),
+                                                          reduction="none").view(k, -1)
         start += len(y)
     model.train()
     n = max(1, len(split))

@@ -6,7 +6,8 @@ from gp_backprop.search.checkpoint import CheckpointError, RunFolder, WriteError
 from gp_backprop.search.controller import Candidate, Controller, Entry
 from gp_backprop.search.hall_of_fame import hall_of_fame
 from gp_backprop.search.lock import SearchBusy, SearchLock
-from gp_backprop.search.loop import Outcome, prepare, run_search
+from gp_backprop.search.loop import Outcome, run_search
+from gp_backprop.search.resume import prepare
 from gp_backprop.search.selection import SELECTIONS
 from gp_backprop.search.summary import print_summary
 

@@ -1,9 +1,10 @@
 """A search's folder: ``checkpoint.json`` (a JSON snapshot of the whole state) and ``journal.jsonl`` (every event).
 
 The snapshot is rewritten atomically (temporary file, fsync, rename; STYLE §10) every few seconds, on a
-background thread. Between
-snapshots every result is appended to the journal at once, with the number of proposals that followed it, so after
-``kill -9`` a resume replays the journal onto the snapshot and no completed evaluation is lost or trained again.
+background thread. Between snapshots every result told is appended to the journal at once (``{"r": entry}``), with
+the number of proposals that followed it (``{"p": n}``), and so is a candidate that finished before an older one and
+waits for its turn (``{"h": result}``), so after ``kill -9`` a resume replays the journal onto the snapshot and no
+completed evaluation is lost or trained again.
 No pickle anywhere: both files are plain JSON a person can read. A file that is not what this code wrote is refused
 with one line naming it and the fix; a write that fails (disk full, read-only) raises ``WriteError`` naming the path.
 """
@@ -30,6 +31,7 @@ _SNAPSHOT = {"version": int, "journal_events": int, "status": str, "elapsed": (i
 _CONTROLLER = {"rng": list, "next_cid": int, "proposals": int, "init_made": int, "hits": dict, "inflight": list,
                "population": list}
 _RESULT = ("cand", "result", "busy", "t", "at")
+_HELD = {"cid": int, "result": dict, "score": dict, "busy": (int, float)}
 
 
 class CheckpointError(ValueError):
@@ -261,6 +263,8 @@ def _event(line: bytes) -> tuple[dict[str, Any] | None, str]:
         r = event["r"]
         ok = (isinstance(r, dict) and all(k in r for k in _RESULT) and isinstance(r["cand"], dict)
               and isinstance(r["cand"].get("cid"), int) and isinstance(r["result"], dict))
+    elif isinstance(event, dict) and list(event) == ["h"]:
+        ok = isinstance(event["h"], dict) and not _missing(event["h"], _HELD)
     else:
         ok = False
     return (event, "") if ok else (None, "not a journal event")

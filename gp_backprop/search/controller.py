@@ -42,6 +42,13 @@ class Candidate:
     fkey: str = ""           # primitives.function_key: equal keys compute the same function, whatever the text
     screen: tuple[tuple[int, float], ...] = ()  # its lr search's early stops, from the top N when it was proposed
     parent_lr: float = 0.0   # the lr its parent's score chose (0: no trained parent); fitness.lr_inherit starts there
+    bar: float | None = None  # a first score at or above this earns extra seeds: the N-th best fitness when it was
+    #                           proposed (None: the top N was not full, every first score enters it)
+
+    def promotes(self, fitness: float) -> bool:
+        """Whether a first score of ``fitness`` would place this candidate among the top N (ties included), against
+        the top N it was proposed from: fixed then, so the answer does not depend on when its score comes back."""
+        return self.bar is None or fitness >= self.bar
 
 
 @dataclass(frozen=True)
@@ -160,9 +167,11 @@ class Controller:
         self.reference_key = P.key(P.parse(P.SEEDS[space.reference], self.pset))
         self._eqs: dict[str, P.Equation] = {}  # key -> parsed equation, so parents are not parsed again
         self._population_json: list[str] = []
-        # The search's screening (epochs, margin). Each candidate's stops are fixed when it is proposed, from the top
-        # N then, and travel with it: a resumed search retrains its in-flight candidates exactly as they would have.
+        # The search's screening (epochs, margin). Each candidate's stops, and the bar its first score must reach for
+        # extra seeds, are fixed when it is proposed, from the top N then, and travel with it: its result does not
+        # depend on when it trains, and a resumed search retrains its in-flight candidates exactly as they would have.
         self.screening: tuple[tuple[int, ...], float] = ((), 0.0)
+        self.dry = False   # the last propose() found nothing, and no result came since: asking again cannot help
 
     # ---- proposing ----------------------------------------------------------------------------------------------
     @property
@@ -180,6 +189,7 @@ class Controller:
             elif self.population and (child := self._offspring()) is not None:
                 eq, parent, origin, mutation, parent_lr = child
             else:
+                self.dry = True
                 return None
             self.proposals += 1
             k = P.key(eq)
@@ -195,11 +205,13 @@ class Controller:
             self._eqs[k] = eq
             self.by_function[fk] = k
             cand = Candidate(self.next_cid, P.format(eq), k, parent, origin, mutation, P.latex(eq), len(eq), fk,
-                             self.screen(*self.screening), parent_lr)
+                             self.screen(*self.screening), parent_lr, self.top_bar())
             self.next_cid += 1
             self.inflight[cand.cid] = cand
             self.inflight_keys.add(k)
+            self.dry = False
             return cand
+        self.dry = True
         return None
 
     def _feasible(self, make: Any) -> P.Equation:
@@ -248,6 +260,7 @@ class Controller:
         returns its population entry."""
         cand = self.inflight.pop(cid)
         self.inflight_keys.discard(cand.key)
+        self.dry = False
         if score is not None and not math.isfinite(score.mean):
             score = replace(score, mean=0.0)
         entry = Entry(len(self.population), cand, sanitize(result), busy, t, at, score)
@@ -266,10 +279,10 @@ class Controller:
         """Entry ``index`` as JSON text (kept from when it was added)."""
         return self._population_json[index]
 
-    def would_enter_top(self, fitness: float) -> bool:
-        """Whether a first score of ``fitness`` would place a candidate among the top N (ties included)."""
+    def top_bar(self) -> float | None:
+        """The fitness a first score must reach to enter the top N now (ties included); None while it is not full."""
         n = self.space.population
-        return len(self.ranked) < n or fitness >= self.ranked[n - 1].fitness
+        return self.ranked[n - 1].fitness if len(self.ranked) >= n else None
 
     def screen(self, epochs: Sequence[int], margin: float) -> tuple[tuple[int, float], ...]:
         """Early stops for a new candidate's trainings (``TaskSpec.hurdles``): at each of ``epochs``, ``margin``
@@ -295,7 +308,7 @@ class Controller:
         head = json.dumps({
             "rng": [version, list(internal), gauss],
             "next_cid": self.next_cid, "proposals": self.proposals, "init_made": self.init_made,
-            "hits": self.hits, "function_hits": self.function_hits,
+            "hits": self.hits, "function_hits": self.function_hits, "dry": self.dry,
             "inflight": [asdict(c) for c in self.inflight.values()],
         }, separators=(",", ":"))
         return f'{head[:-1]},"population":[{",".join(self._population_json)}]}}'
@@ -311,6 +324,7 @@ class Controller:
         ctl.next_cid, ctl.proposals, ctl.init_made = state["next_cid"], state["proposals"], state["init_made"]
         ctl.hits = Counter(state["hits"])
         ctl.function_hits = state.get("function_hits", 0)
+        ctl.dry = bool(state.get("dry", False))
         for d in state["population"]:
             ctl._add(Entry.from_dict(d))
         for d in state["inflight"]:

@@ -1,12 +1,18 @@
 """The steady-state search loop (paper §3.2): keep every worker busy, take results back as they come, and record
 each one (journal at once, checkpoint and MLflow off the critical path) until the budget is spent.
 
-Per result the loop does: ``tell`` the controller, journal the result, queue it for MLflow, propose and submit the
-next candidates. Everything else (snapshots, progress metrics, artifacts) runs on timers.
+Finished candidates are told to the controller in proposal order (one finished before an older one waits, journaled,
+for its turn), and after telling candidate c the loop proposes until ``lookahead`` candidates are in flight. The
+controller thus sees the same events in the same order whatever the timing, so a fixed seed replays exactly and a
+resumed search (journal replayed, in-flight candidates retrained) continues as the unbroken one.
+
+Per candidate told the loop does: ``tell`` the controller, journal the result, queue it for MLflow, propose and submit
+the next candidates. Everything else (snapshots, progress metrics, artifacts) runs on timers.
 """
 from __future__ import annotations
 
-import collections
+import heapq
+import math
 import signal
 import sys
 import threading
@@ -16,21 +22,23 @@ from typing import Any
 
 from tqdm import tqdm
 
-from evaluators.task import EvalResult
+import primitives as P
 
-from gp_backprop.config import ConfigError, SearchConfig, flatten, search_identity
+from gp_backprop.config import SearchConfig, flatten
 from gp_backprop.parallel import Backend, make_backend
 from gp_backprop.search.checkpoint import CheckpointError, RunFolder
-from gp_backprop.search.controller import Controller, Score
+from gp_backprop.search.controller import Candidate, Controller
 from gp_backprop.search.lock import SearchLock
 from gp_backprop.search.reference import tuned_lr
+from gp_backprop.search.resume import Restored, held_json, prepare, restore
 from gp_backprop.search.scoring import Finished, Job, Scorer, lr_walk
 from gp_backprop.search.hall_of_fame import hall_of_fame
 from gp_backprop.tracking import Tracker, check_server
 
-__all__ = ["Outcome", "run_search", "prepare"]
+__all__ = ["Outcome", "run_search", "lookahead"]
 
 TICK = 0.25  # seconds the loop waits for results before it checks timers, Ctrl-C and timeouts
+CHUNKS_AHEAD = 3  # chunks of first trainings per worker in flight (benchmarks/ordered_release.py: 2 left workers idle)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what a scheduler or `docker stop` sends
 BROKEN = ("error", "diverged")  # a reference seed that ends so means the task itself cannot train
 
@@ -54,34 +62,11 @@ class Outcome:
     stats: dict[str, Any] = field(default_factory=dict)
     message: str = ""             # why, for statuses "task error" and "write error"
     signum: int = 0               # the signal that stopped it, for status "interrupted"
+    held: int = 0                 # candidates in flight that finished, waiting for an older one: kept, not retrained
 
     @property
     def evals_per_min(self) -> float:
         return 60.0 * self.session_evals / self.session_seconds if self.session_seconds > 0 else 0.0
-
-
-Saved = tuple[dict[str, Any], list[dict[str, Any]]]  # a snapshot and the journal events after it
-
-
-def prepare(cfg: SearchConfig, resume: bool, overwrite: bool, repair: bool = False
-            ) -> tuple[RunFolder, Saved | None]:
-    """Check that the search can start here, and read its checkpoint when resuming (the caller holds the lock).
-    ``repair``: cut a corrupt journal before its first bad line instead of refusing it."""
-    folder = RunFolder(cfg.run_dir)
-    if resume:
-        snap, events = folder.load(repair=repair)
-        old = search_identity(folder.config(snap))
-        new = search_identity(cfg)
-        diff = [k for k in new if old.get(k) != new[k]]
-        if diff:
-            k = diff[0]
-            raise ConfigError(f"--resume: {k} is {old.get(k)!r} in the checkpoint but {new[k]!r} now; drop that "
-                              "setting to continue, or start a new search with another --name")
-        return folder, (snap, events)
-    if folder.exists() and not overwrite and folder.read_snapshot().get("status") in ("running", "interrupted"):
-        raise ConfigError(f"search {cfg.name!r} has an unfinished checkpoint at {folder.path}; add --resume to "
-                          "continue it, or --overwrite to start again (or pick another --name)")
-    return folder, None
 
 
 def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = False, repair: bool = False,
@@ -95,21 +80,23 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
         check_server(cfg.tracking.uri)  # a server that is not there fails in seconds, before the lock makes a file
     with SearchLock(cfg.run_dir, cfg.name):
         folder, saved = prepare(cfg, resume, overwrite, repair)
-        ctl, elapsed0, logged, run_id = _restore(cfg, folder, saved, repair)
+        state = restore(cfg, folder, saved, repair)
         tracker = None
         if cfg.tracking.enabled:
             tracker = Tracker(cfg.tracking.uri, cfg.name, cfg.tracking.artifacts, cfg.space.reference,
                               cfg.space.population, experiment=cfg.tracking.experiment,
                               parent_run_id=cfg.tracking.parent_run)
-            run_id = tracker.open(flatten(cfg.to_dict()), run_id, ctl.population, logged)
+            state.run_id = tracker.open(flatten(cfg.to_dict()), state.run_id, state.controller.population,
+                                        state.logged)
         p = cfg.parallel
         backend = evaluate_backend or make_backend(p.backend, cfg.evaluation.function, cfg.task, workers=p.workers,
                                                    timeout=cfg.evaluation.timeout, scheduler=p.scheduler,
                                                    members=p.chunk)
         try:
             backend.start()
+            _keep_lookahead(state, lookahead(cfg, backend))   # before tuning: a Dask chunk grows with results
             lr, tuning = tuned_lr(cfg, backend, saved[0] if saved else None, tracker)
-            loop = _Loop(cfg, ctl, folder, backend, tracker, elapsed0, run_id, progress, lr, tuning)
+            loop = _Loop(cfg, state, folder, backend, tracker, progress, lr, tuning)
             if saved is None:
                 folder.reset()
                 loop.snapshot("running")
@@ -123,55 +110,42 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, overwrite: bool = Fal
             folder.close()
 
 
-def _restore(cfg: SearchConfig, folder: RunFolder, saved: Saved | None, repair: bool
-             ) -> tuple[Controller, float, int, str]:
-    """The controller where the checkpoint and journal left it, the elapsed time, and the tracking position."""
-    if saved is None:
-        ctl = Controller(cfg.space, cfg.seed)
-        ctl.screening = _screening(cfg)
-        return ctl, 0.0, 0, ""
-    snap, events = saved
-    try:
-        ctl = Controller.from_state(cfg.space, cfg.seed, snap["controller"])
-        ctl.screening = _screening(cfg)   # before the replay: a replayed proposal gets the stops it had
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise CheckpointError(f"{folder.snapshot_path}: its controller state is malformed ({type(exc).__name__}: "
-                              f"{exc}); restore it from a backup, or start over with --overwrite") from None
-    elapsed = snap["elapsed"]
-    for i, ev in enumerate(events):  # replay: the same results in the same order give the same proposals (STYLE §8)
-        try:
-            if "r" in ev:
-                r = ev["r"]
-                score = Score.from_dict(r["score"]) if "score" in r else None
-                ctl.tell(r["cand"]["cid"], EvalResult.from_dict(r["result"]), r["busy"], r["t"], r["at"], score)
-                elapsed = max(elapsed, r["t"])
-            else:
-                for _ in range(ev["p"]):
-                    ctl.propose()
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            line = folder.line_of(i)
-            if not repair:
-                raise CheckpointError(f"{folder.journal_path} line {line} does not follow from the checkpoint "
-                                      f"({type(exc).__name__}: {exc}); add --repair to keep the lines before it and "
-                                      "drop the rest") from None
-            folder.cut(i)
-            return _restore(cfg, folder, (snap, events[:i]), repair)
-    track = snap.get("tracking", {})
-    return ctl, elapsed, track.get("logged", 0), track.get("run_id", "")
+def lookahead(cfg: SearchConfig, backend: Backend) -> int:
+    """Candidates in flight after each one told: enough that their first trainings fill every worker's chunk
+    ``CHUNKS_AHEAD`` times over (one training, one waiting, one more while an older candidate's later stage, e.g.
+    its extra seeds, holds the proposals back). A function of the settings (and of the workers a 0 or a Dask
+    scheduler gives), so that a search replays; the checkpoint keeps it."""
+    f = cfg.fitness
+    first = Scorer(cfg.task, cfg.task.lr, lr_walk(f), f.extra_seeds, Candidate.promotes).start(
+        Candidate(0, P.SEEDS[cfg.space.reference], "probe"))
+    return max(1, math.ceil(CHUNKS_AHEAD * backend.capacity() * max(1, backend.depth) / max(1, len(first))))
+
+
+def _keep_lookahead(state: Restored, now: int) -> None:
+    """A new search takes ``now``; a resumed one keeps its own, so that it continues as it began."""
+    if state.lookahead and state.lookahead != now:
+        print(f"note: this search keeps {state.lookahead} candidates in flight, as it began, so that it replays "
+              f"exactly (with these workers it would start with {now})", file=sys.stderr)
+    state.lookahead = state.lookahead or now
 
 
 class _Loop:
-    def __init__(self, cfg: SearchConfig, ctl: Controller, folder: RunFolder, backend: Backend, tracker: Any,
-                 elapsed0: float, run_id: str, progress: bool, lr: float, tuning: dict[str, Any] | None) -> None:
+    def __init__(self, cfg: SearchConfig, state: Restored, folder: RunFolder, backend: Backend, tracker: Any,
+                 progress: bool, lr: float, tuning: dict[str, Any] | None) -> None:
+        ctl = state.controller
         self.cfg, self.ctl, self.folder, self.backend, self.tracker = cfg, ctl, folder, backend, tracker
-        self.run_id, self.lr, self.tuning = run_id, lr, tuning
-        self.t0 = time.monotonic() - elapsed0
+        self.run_id, self.lr, self.tuning = state.run_id, lr, tuning
+        self.t0 = time.monotonic() - state.elapsed
         f = cfg.fitness
-        self.scorer = Scorer(cfg.task, lr, lr_walk(f), f.extra_seeds, ctl.would_enter_top, f.lr_inherit)
-        self.jobs: collections.deque[Job] = collections.deque()
+        self.scorer = Scorer(cfg.task, lr, lr_walk(f), f.extra_seeds, Candidate.promotes, f.lr_inherit)
+        self.lookahead = state.lookahead
+        self.held = state.held    # finished candidates waiting for every older one to be told
+        # Jobs by candidate, oldest first: the candidate whose turn it is finishes soonest, the others wait less.
+        self.jobs: list[tuple[int, int, Job]] = []
         self.out = 0              # jobs submitted whose result the loop has not taken yet
         for cand in sorted(ctl.inflight.values(), key=lambda c: c.cid):  # proposed before a stop: train them now
-            self.jobs.extend(self.scorer.start(cand))
+            if cand.cid not in self.held:
+                self._queue(self.scorer.start(cand))
         self.stop = ""
         self.message = ""
         self.signum = 0
@@ -192,8 +166,12 @@ class _Loop:
         for sig in previous:
             signal.signal(sig, self._interrupt)
         self.session_start = time.monotonic()
+        if not self.ctl.inflight:
+            self.ctl.dry = False   # no result will come to end a dry spell: a search resumed after one asks again
         try:
-            self._fill()
+            self._fill()        # what a stop cut short, or the first proposals
+            self._release()     # candidates that finished before a stop, whose turn has come
+            self._submit()
             while self.ctl.inflight and not self.stop:
                 for done in self.backend.wait(TICK):
                     if self.stop in ("interrupted", "write error"):
@@ -202,10 +180,10 @@ class _Loop:
                     self._submit()  # the freed worker takes its waiting job before any bookkeeping
                     self.busy += done.busy
                     more, finished = self.scorer.done(done.cid, done.result, done.busy)
-                    self.jobs.extendleft(reversed(more))  # a promoted candidate's seeds go first: it finishes sooner
+                    self._queue(more)
                     if finished is not None:
-                        self._record(finished)
-                    self._fill()
+                        self._finished(finished)
+                    self._submit()
                 self._timers()
         finally:
             for sig, handler in previous.items():
@@ -238,39 +216,55 @@ class _Loop:
         return 0 < self.cfg.budget.time_budget <= self.elapsed()
 
     def _fill(self) -> None:
-        """Propose until every worker has a job running and one waiting (two chunks of them for Dask), or the
-        budget says stop, journal how many proposals that took, and submit to free workers.
+        """Propose until ``lookahead`` candidates are in flight, or the budget says stop, and journal how many
+        proposals that took.
 
-        Proposing ahead takes the proposal (selection, mutation, feasibility probes: a few milliseconds) off the
-        path between a worker's result and its next job. A proposal then misses the results of the candidates
-        still in flight, as every asynchronous proposal does (paper §3.2); with one worker it misses the same
-        results in every run, so runs and resumes replay exactly."""
+        Called only after a candidate is told (and when a session starts), never on the clock: a proposal then
+        misses the results of the candidates in flight, as every asynchronous proposal does (paper §3.2), but the
+        same ones in every run, so runs and resumes replay exactly. Proposing ahead takes the proposal (selection,
+        mutation, feasibility probes: a few milliseconds) off the path between a worker's result and its next job."""
         ctl, calls = self.ctl, 0
-        ahead = self.backend.capacity() * max(1, self.backend.depth)
-        while (len(self.jobs) < ahead and ctl.next_cid < self.cfg.budget.max_evals and not self.stop
-               and not self._time_up()):
+        while (len(ctl.inflight) < self.lookahead and not ctl.dry and ctl.next_cid < self.cfg.budget.max_evals
+               and not self.stop and not self._time_up()):
             calls += 1
             cand = ctl.propose()
             if cand is None:
                 break
-            self.jobs.extend(self.scorer.start(cand))
-        if calls and not self._append({"p": calls}):
-            return
-        self._submit()
+            self._queue(self.scorer.start(cand))
+        if calls:
+            self._append({"p": calls})
+
+    def _queue(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            heapq.heappush(self.jobs, (job.cid, job.jid, job))
 
     def _submit(self) -> None:
         self.workers = max(self.workers, self.backend.capacity())
         cap = self.backend.capacity() * self.backend.depth
         # Counted here, per result taken, not by the backend: one wait() may return several results, and the
-        # backend counts them all as done before the loop has taken the first; proposals would then depend on timing.
+        # backend counts them all as done before the loop has taken the first.
         while self.jobs and self.out < cap:
-            job = self.jobs.popleft()
+            job = heapq.heappop(self.jobs)[2]
             self.backend.submit(job.jid, job.text, job.task)
             self.out += 1
 
-    def _record(self, done: Finished) -> None:
-        if done.cid not in self.ctl.inflight:
+    def _finished(self, done: Finished) -> None:
+        """A candidate's scoring is complete: told now if every older one is, else held (and journaled, so that a
+        kill does not lose it) until they are."""
+        if done.cid not in self.ctl.inflight or done.cid in self.held:
             return
+        self.held[done.cid] = done
+        if done.cid != min(self.ctl.inflight) and not self._append({"h": held_json(done)}):
+            return
+        self._release()
+
+    def _release(self) -> None:
+        """Tell the held candidates whose turn has come, oldest first, each followed by its proposals."""
+        while self.ctl.inflight and (head := min(self.ctl.inflight)) in self.held and not self.stop:
+            self._record(self.held.pop(head))
+            self._fill()
+
+    def _record(self, done: Finished) -> None:
         entry = self.ctl.tell(done.cid, done.result, done.busy, self.elapsed(), time.time(), done.score)
         self.dirty = True
         if not self._append(f'{{"r":{self.ctl.entry_json(entry.index)}}}'):
@@ -313,7 +307,8 @@ class _Loop:
                "utilization": self.busy / (secs * max(self.workers, self.backend.capacity(), 1)),
                "cache_hits": float(ctl.cache_hits), "function_hits": float(ctl.function_hits),
                "cache_hit_rate": ctl.cache_hits / max(1, ctl.proposals),
-               "trainings": float(self.scorer.trainings), "epochs": float(self.scorer.epochs), "in_flight": float(len(ctl.inflight))}
+               "trainings": float(self.scorer.trainings), "epochs": float(self.scorer.epochs),
+               "in_flight": float(len(ctl.inflight))}
         if ctl.ranked:
             out["best_fitness"] = ctl.ranked[0].fitness
             out["median_fitness"] = ctl.ranked[len(ctl.ranked) // 2].fitness
@@ -330,7 +325,8 @@ class _Loop:
         fields = {"status": status, "elapsed": self.elapsed(), "config": self.cfg.to_dict(),
                   "tracking": {"uri": self.cfg.tracking.uri, "experiment": self.cfg.name, "run_id": self.run_id,
                                "logged": self.tracker.logged if self.tracker is not None else 0},
-                  "lr": self.lr, "tuning": self.tuning}
+                  "lr": self.lr, "tuning": self.tuning, "lookahead": self.lookahead,
+                  "held": [held_json(done) for done in self.held.values()]}
         try:
             if self.folder.save(fields, self.ctl.state_json(), background=background):
                 self.last["snapshot"] = time.monotonic()
@@ -364,13 +360,7 @@ class _Loop:
             status = "write error"
         return Outcome(self.ctl, status, self.elapsed(), len(self.ctl.population) - self.session_base, session,
                        stats["utilization"], self.workers, self.run_id, exp_id, failures, tracked, waiting,
-                       stats, self.message, self.signum)
-
-
-def _screening(cfg: SearchConfig) -> tuple[tuple[int, ...], float]:
-    """The screen epochs that can stop a training (those before its last) and the margin."""
-    f = cfg.fitness
-    return tuple(e for e in f.screen_epochs if e < cfg.task.epochs), f.screen_margin
+                       stats, self.message, self.signum, len(self.held))
 
 
 def _main_thread() -> bool:

@@ -67,11 +67,12 @@ class Scorer:
 
     ``lr``: the search's (tuned) learning rate; ``walk``: the factors of it a candidate tries (``inherit``: its
     bracket starts around the lr its parent chose); ``extra_seeds``: seeds added for a promising candidate;
-    ``promising(fitness)``: whether a first score enters the top N. The lr search's trainings stop early where the
-    candidate's ``screen`` says (``TaskSpec.hurdles``)."""
+    ``promising(cand, fitness)``: whether a first score enters the top N (the search asks ``Candidate.promotes``,
+    whose bar is fixed when the candidate is proposed). The lr search's trainings stop early where the candidate's
+    ``screen`` says (``TaskSpec.hurdles``)."""
 
     def __init__(self, task: TaskSpec, lr: float, walk: LrWalk, extra_seeds: int,
-                 promising: Callable[[float], bool], inherit: bool = False) -> None:
+                 promising: Callable[[Candidate, float], bool], inherit: bool = False) -> None:
         self.task, self.lr, self.walk, self.extra_seeds = task, lr, walk, extra_seeds
         self.promising, self.inherit = promising, inherit
         self._jids = itertools.count()
@@ -110,7 +111,7 @@ class Scorer:
                 return self._probe(s, [nxt]), None
             factor, s.first = s.tried[self.walk.best(s.tried)]
             s.lr = self.lr * factor
-            if self.extra_seeds and s.first.status == "ok" and self.promising(s.first.fitness):
+            if self.extra_seeds and s.first.status == "ok" and self.promising(s.cand, s.first.fitness):
                 seeds = tuning_seeds(self.task, self.extra_seeds + 1)[1:]
                 return self._stage(s, [self.task.with_(lr=s.lr, seed=seed) for seed in seeds]), None
             return [], self._finish(s, [s.first])
@@ -143,7 +144,7 @@ def score_rules(texts: Sequence[str], task: TaskSpec, lr: float, walk: LrWalk, e
     (its lr search from the search's lr, then the extra seeds at the lr it chose), on a started backend: for
     benchmarks and tests of the protocol itself."""
     cands = [Candidate(i, text, f"rule{i}") for i, text in enumerate(texts)]
-    scorer = Scorer(task, lr, walk, extra_seeds, lambda fitness: True)
+    scorer = Scorer(task, lr, walk, extra_seeds, lambda cand, fitness: True)
     jobs = [j for c in cands for j in scorer.start(c)]
     finished: dict[int, Finished] = {}
     while jobs:

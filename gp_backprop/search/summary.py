@@ -30,7 +30,9 @@ def print_summary(cfg: Any, outcome: Any, file: Any = None) -> None:
           "text (primitives.function_key)", file=file)
     print("statuses: " + ", ".join(f"{s} {statuses.get(s, 0)}" for s in STATUSES), file=file)
     if ctl.inflight:
-        print(f"{len(ctl.inflight)} candidates were in flight; --resume trains them", file=file)
+        kept = (f" (not the {outcome.held} that finished before an older one: their results are kept)"
+                if outcome.held else "")
+        print(f"{len(ctl.inflight)} candidates were in flight; --resume trains them{kept}", file=file)
     rows, ref = hall_of_fame(ctl, min(cfg.tracking.hall_of_fame, 10))
     print("\n" + summary_table(rows, ref, cfg.space.reference), file=file)
     if cfg.tracking.enabled and outcome.run_id:

@@ -218,6 +218,30 @@ def test_a_members_result_does_not_depend_on_its_batch_nor_on_having_one():
     assert strip_time(a) == strip_time(b) == strip_time(c) == strip_time(alone)
 
 
+# The search's task (MNIST-1D, MLP 100-100), shorter: where the two cases below gave other bits before they were fixed.
+MNIST1D = TaskSpec(dataset="mnist1d", lr=0.2).with_(model_widths=(100, 100))
+
+
+@pytest.mark.parametrize("rule", [RUNNING_RULE, SEEDS["dfa"], "mm(norm_1(bn(bL)), abs(RL))"])   # the last two: bL
+def test_a_member_left_alone_by_the_others_ending_first_keeps_its_bits(rule):
+    # A resumed search retrains a candidate's members in other chunks than before, where other members end early or
+    # do not: a member that trains on alone once the others stop must give the bits it gets anywhere else.
+    task = MNIST1D.with_(epochs=2)
+    member = (rule, task.with_(seed=7, lr=0.05))
+    stop = task.with_(hurdles=((1, 1.0),))
+    survivor = evaluate_many([(SEEDS["fa"], stop.with_(seed=1)), member, (None, stop.with_(seed=2))])
+    assert [r.status for r in survivor] == ["hurdle", "ok", "hurdle"]
+    assert strip_time(survivor[1]) == strip_time(evaluate_many([member])[0])
+
+
+def test_a_members_validation_loss_does_not_depend_on_the_batch_size():
+    # The evaluation's rows per member depend on K; each sample's loss must not (the loss breaks fitness ties).
+    task = MNIST1D.with_(epochs=5)
+    member = (None, task)
+    three = evaluate_many([(SEEDS["fa"], task.with_(seed=1)), member, (SEEDS["fa"], task.with_(seed=2))])
+    assert strip_time(three[1]) == strip_time(evaluate_many([member])[0])
+
+
 def test_mean_accuracy_over_20_seeds_matches_evaluate():
     task = TaskSpec(epochs=4).with_(model_widths=(32, 32))
     members = [(SEEDS["fa"] if seed % 2 else None, task.with_(seed=seed)) for seed in range(20)]

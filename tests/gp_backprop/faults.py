@@ -1,9 +1,11 @@
 """Evaluation functions for the search tests, named by ``evaluation.function`` and imported in the workers.
 
 ``faulty`` fails on purpose for the equation texts listed in the GP_FAULTS environment variable (JSON text -> fault),
-which worker processes inherit; every other text gets a fast, deterministic fake result. ``counting`` trains for real
+which worker processes inherit; every other text gets a fast, deterministic fake result (each text given is appended
+to the file GP_COUNT_LOG, if set). ``counting`` trains for real
 and appends each text it is given to the file GP_COUNT_LOG, so a test can see what was trained how often (and can
-hold the search after a given number of trainings).
+hold the search after a given number of trainings). ``holding`` is ``evaluators.evaluate`` (its chunks batched by
+``evaluate_many``) that can stop for good at a chosen moment (GP_HOLD), for a test to kill the search there.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from evaluators import evaluate
+from evaluators import evaluate, evaluate_many
 from evaluators.task import EvalResult, TaskSpec
 
 FAULTS = ("raise", "nan", "kill", "sleep")
@@ -32,6 +34,9 @@ def fake_accuracy(text: str) -> float:
 
 
 def faulty(text: str, task: TaskSpec) -> EvalResult:
+    if os.environ.get("GP_COUNT_LOG"):           # what was trained, one line each
+        with open(os.environ["GP_COUNT_LOG"], "a", encoding="utf-8") as f:
+            f.write(text + "\n")
     fault = _faults().get(text, "ok")
     if fault == "raise":
         raise RuntimeError("injected failure")
@@ -97,3 +102,32 @@ def grouped_many(members: list[tuple[str, TaskSpec]], on_result=None) -> list[Ev
         if on_result is not None:
             on_result(i, result)
     return out
+
+
+def holding(text: str, task: TaskSpec) -> EvalResult:
+    return evaluate(text, task)
+
+
+_ENDED = [0]   # members this worker process has seen end
+
+
+def holding_many(members: list[tuple[str, TaskSpec]], on_result=None) -> list[EvalResult]:
+    """``evaluate_many``, which never returns from where GP_HOLD says, after touching the file GP_HOLD_MARK:
+    "seed:N": before it trains a group holding a member of seed N (a promoted candidate's extra seed);
+    "ended:N": once this worker has seen N members end, with the rest of that group in training."""
+    hold, _, n = os.environ.get("GP_HOLD", "").partition(":")
+
+    def stop() -> None:
+        Path(os.environ["GP_HOLD_MARK"]).touch()
+        while True:
+            time.sleep(1.0)
+
+    def ended(i: int, result: EvalResult) -> None:
+        if on_result is not None:
+            on_result(i, result)
+        _ENDED[0] += 1
+        if hold == "ended" and _ENDED[0] == int(n):
+            stop()
+    if hold == "seed" and any(task.seed == int(n) for _, task in members):
+        stop()
+    return evaluate_many(members, on_result=ended)

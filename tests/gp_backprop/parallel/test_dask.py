@@ -1,5 +1,6 @@
 """Dask distributed (issue 5): a small search runs on a real LocalCluster, given by --scheduler or started by the
-search itself (--backend dask alone), where a timed-out candidate's worker is restarted and the search goes on."""
+search itself (--backend dask alone), where a timed-out candidate's worker is restarted and the search goes on; run
+twice, it gives the same population."""
 from __future__ import annotations
 
 import json
@@ -44,6 +45,16 @@ def test_a_search_runs_on_a_dask_cluster(dask_scheduler: str, in_tmp: Path,
     same = ("status", "val_acc", "test_acc", "val_curve", "loss_curve")   # compared as JSON text: NaN == NaN
     assert [json.dumps([e["result"][k] for k in same]) for e in pop] == \
            [json.dumps([sanitize(r).to_dict()[k] for k in same]) for r in on_loky]
+    # The same settings again give the same population: results are told in proposal order (issue 23).
+    assert main([*TINY_FLAGS, "--name", "again", "--backend", "dask", "--scheduler", dask_scheduler,
+                 "--max-evals", "12", "--population", "6", "--no-tracking"]) == 0
+    again = json.loads((in_tmp / "mlruns" / "searches" / "again" / "checkpoint.json").read_text())
+    assert timeless(again["controller"]["population"]) == timeless(pop)
+
+
+def timeless(population: list[dict]) -> list[tuple[dict, str]]:
+    """Each entry's candidate and result without its timing (as JSON text: NaN == NaN)."""
+    return [(e["cand"], json.dumps({k: v for k, v in e["result"].items() if k != "wall_time"})) for e in population]
 
 
 def train_on_loky(texts: list[str], task: TaskSpec) -> list[EvalResult]:

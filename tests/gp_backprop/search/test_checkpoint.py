@@ -49,6 +49,20 @@ def test_load_returns_the_journal_after_the_snapshot_and_drops_a_torn_line(tmp_p
     assert json.loads(folder.journal_path.read_text().splitlines()[-1]) == result(1)
 
 
+def test_a_result_waiting_for_its_turn_is_a_journal_event_and_a_malformed_one_is_refused(tmp_path: Path) -> None:
+    waiting = {"h": {"cid": 3, "result": {"status": "ok"}, "score": {"mean": 0.5}, "busy": 1.0}}
+    folder = RunFolder(tmp_path)
+    folder.reset()
+    folder.save(FIELDS, CONTROLLER)
+    folder.append(waiting)
+    folder.append({"h": {"cid": "3", "result": {}, "score": {}, "busy": 0.0}})   # a cid that is not a number
+    folder.append({"p": 1})
+    folder.close()
+    with pytest.raises(CheckpointError, match="line 2 is corrupt"):
+        RunFolder(tmp_path).load()
+    assert RunFolder(tmp_path).load(repair=True)[1] == [waiting]
+
+
 @pytest.mark.parametrize("text, message", [
     ("{oops", r"is not a checkpoint \(not JSON"),
     ('{"version": 99, "journal_events": 0}', "has version 99"),

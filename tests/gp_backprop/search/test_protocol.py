@@ -86,12 +86,13 @@ def test_a_candidate_enters_the_top_n_only_after_its_extra_seeds() -> None:
     task = TaskSpec(lr=0.1, seed=7)
     asked: list[float] = []
 
-    def promising(fitness: float) -> bool:
+    def promising(cand: Candidate, fitness: float) -> bool:
         asked.append(fitness)
-        return fitness > 0.5
+        return cand.promotes(fitness)
 
     scorer = Scorer(task, 0.1, LrWalk(reach=0), 2, promising)
-    good, bad = Candidate(0, "left(g, g)", "k0"), Candidate(1, "scale_2(g)", "k1")
+    # The bar each was proposed with (the top N's last fitness then): 0.9 reaches it, 0.4 does not.
+    good, bad = Candidate(0, "left(g, g)", "k0", bar=0.85), Candidate(1, "scale_2(g)", "k1", bar=0.85)
     jobs = scorer.start(good) + scorer.start(bad)
     assert [j.task.lr for j in jobs] == pytest.approx([0.05, 0.1, 0.2] * 2)
     assert {j.task.seed for j in jobs} == {7}
@@ -111,7 +112,7 @@ def test_a_candidate_enters_the_top_n_only_after_its_extra_seeds() -> None:
 
 
 def test_a_candidate_best_at_an_edge_trains_one_step_further_and_its_lrs_are_recorded() -> None:
-    scorer = Scorer(TaskSpec(lr=0.1), 0.1, LrWalk(), 0, lambda fitness: False)
+    scorer = Scorer(TaskSpec(lr=0.1), 0.1, LrWalk(), 0, lambda cand, fitness: False)
     jobs = scorer.start(Candidate(0, "scale_0.1(g)", "k0"))
     accs = {0.05: 0.3, 0.1: 0.4, 0.2: 0.5, 0.4: 0.6, 0.8: 0.45}
     finished = None
@@ -126,10 +127,10 @@ def test_a_candidate_best_at_an_edge_trains_one_step_further_and_its_lrs_are_rec
 
 def test_a_mutant_starts_its_bracket_at_its_parents_lr_when_the_lr_is_inherited() -> None:
     child = Candidate(0, "left(g, g)", "k0", parent_lr=0.025)
-    assert [j.task.lr for j in Scorer(TaskSpec(), 0.1, LrWalk(), 0, bool, inherit=True).start(child)] == \
+    never = lambda cand, fitness: False  # noqa: E731
+    assert [j.task.lr for j in Scorer(TaskSpec(), 0.1, LrWalk(), 0, never, inherit=True).start(child)] == \
         pytest.approx([0.0125, 0.025, 0.05])
-    assert [j.task.lr for j in Scorer(TaskSpec(), 0.1, LrWalk(), 0, bool).start(child)] == \
-        pytest.approx([0.05, 0.1, 0.2])
+    assert [j.task.lr for j in Scorer(TaskSpec(), 0.1, LrWalk(), 0, never).start(child)] == pytest.approx([0.05, 0.1, 0.2])
 
 
 def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_an_extra_seed() -> None:
@@ -141,6 +142,7 @@ def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_
     assert ctl.screen([1, 3], 0.05) == ()                                # no stops before the top N is full
     for curve in curves:
         cand = ctl.propose()
+        assert cand.bar is None                                          # nor a bar for extra seeds
         ctl.tell(cand.cid, EvalResult("ok" if len(curve) == 3 else "hurdle", curve[-1], val_curve=curve))
     # at each epoch, the margin under the lowest accuracy any top-N entry had there (epoch 3: only two reached it)
     stops = ctl.screen([1, 2, 3], 0.05)
@@ -149,8 +151,9 @@ def test_screening_stops_a_grid_training_far_behind_every_top_n_entry_and_never_
     ctl.screening = ((1, 2, 3), 0.05)
     cand = ctl.propose()                                                 # its stops are fixed when it is proposed
     assert cand.screen == stops
+    assert cand.bar == 0.45 and cand.promotes(0.45) and not cand.promotes(0.449)  # and its bar: the N-th best
     task = TaskSpec(lr=0.1, hurdle_epoch=4, hurdle_acc=0.2)
-    scorer = Scorer(task, 0.1, LrWalk((0.5, 1.0), reach=0), 1, lambda fitness: True)
+    scorer = Scorer(task, 0.1, LrWalk((0.5, 1.0), reach=0), 1, lambda cand, fitness: True)
     jobs = scorer.start(cand)
     assert {j.task.hurdles for j in jobs} == {stops}
     assert {(j.task.hurdle_epoch, j.task.hurdle_acc) for j in jobs} == {(4, 0.2)}   # the task's own stays

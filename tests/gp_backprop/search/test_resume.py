@@ -1,5 +1,6 @@
-"""Crash safety (issue 5): after kill -9 of the controller, or Ctrl-C, --resume loses and repeats nothing, and with
-one worker and a fixed seed the resumed search ends exactly where an unbroken one does."""
+"""Crash safety (issue 5): after kill -9 of the controller, or Ctrl-C, --resume loses and repeats nothing, and with a
+fixed seed the resumed search ends exactly where an unbroken one does, candidates that finished out of turn included
+(issue 23)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from gp_backprop.config import ParallelConfig
+from gp_backprop.search.loop import CHUNKS_AHEAD
 from tests.gp_backprop.conftest import TINY_FLAGS, cli, cli_env
 
 EVALS = 40
@@ -113,9 +115,9 @@ def test_ctrl_c_stops_gracefully_and_resumes(tmp_path: Path, unbroken: tuple[lis
     assert proc.returncode == 130, out
     assert "ctrlc: interrupted after" in out and "--resume trains them" in out and "Traceback" not in out
     snap = json.loads((tmp_path / "mlruns" / "searches" / "ctrlc" / "checkpoint.json").read_text())
-    # In flight at --workers 1: the worker's chunk (the candidate in training and those queued behind it) and as many
-    # proposed ahead for when it returns.
-    assert snap["status"] == "interrupted" and len(snap["controller"]["inflight"]) <= 2 * ParallelConfig.chunk
+    # In flight at --workers 1: the lookahead, CHUNKS_AHEAD chunks of (here one-training) candidates, or the budget.
+    assert snap["status"] == "interrupted" and snap["lookahead"] == CHUNKS_AHEAD * ParallelConfig.chunk
+    assert len(snap["controller"]["inflight"]) == min(snap["lookahead"], EVALS - 10)
 
     resumed = run_cli(tmp_path, "ctrlc", "--resume")
     assert "ctrlc: finished after 40 evaluations" in resumed.stdout
@@ -133,3 +135,41 @@ def test_an_unfinished_search_is_not_overwritten_by_accident(tmp_path: Path) -> 
                              capture_output=True, text=True, env=cli_env(GP_COUNT_LOG=str(tmp_path / "x.log")),
                              timeout=120)
     assert changed.returncode == 2 and "--resume: seed is '3' in the checkpoint but '4' now" in changed.stderr
+
+
+def test_candidates_that_finished_out_of_turn_survive_a_kill_and_are_not_trained_again(tmp_path: Path) -> None:
+    # Two workers, one training per candidate in chunks of one; the reference (candidate 0) waits on a gate, so the
+    # candidates after it finish first and wait, journaled, for their turn to be told.
+    flags = [*TINY_FLAGS, "--workers", "2", "--max-evals", "20", "--population", "10", "--seed", "3",
+             "--no-tracking", "--set", "parallel.chunk=1", "--set", "evaluation.function=tests.gp_backprop.faults:faulty"]
+    gate, reference = tmp_path / "gate", "left(g, g)"
+    gate.mkdir()
+
+    def env(session: str) -> dict[str, str]:
+        return cli_env(GP_FAULTS=json.dumps({reference: "gate"}), GP_GATE_DIR=str(gate),
+                       GP_COUNT_LOG=str(tmp_path / f"{session}.log"))
+    (gate / reference).touch()
+    whole = subprocess.run(cli(*flags, "--name", "whole"), cwd=tmp_path, env=env("whole"), capture_output=True,
+                           text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    (gate / reference).unlink()
+
+    proc = subprocess.Popen(cli(*flags, "--name", "gated"), cwd=tmp_path, env=env("first"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = tmp_path / "mlruns" / "searches" / "gated" / "journal.jsonl"
+    stuck = time.monotonic() + 600                                   # a guard against a hang, not a measurement
+    while not (journal.exists() and journal.read_text().count('{"h"') >= 3):
+        assert proc.poll() is None and time.monotonic() < stuck
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=120)
+    assert '{"r"' not in journal.read_text()                          # none was told: candidate 0 never ended
+    waiting = set((tmp_path / "first.log").read_text().splitlines()) - {reference}   # finished, not told
+
+    (gate / reference).touch()
+    resumed = subprocess.run(cli(*flags, "--name", "gated", "--resume"), cwd=tmp_path, env=env("resumed"),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    retrained = set((tmp_path / "resumed.log").read_text().splitlines())
+    assert reference in retrained and len(waiting) >= 3 and not waiting & retrained
+    assert final(tmp_path, "gated") == final(tmp_path, "whole")
