@@ -41,8 +41,9 @@ def test_a_bad_input_is_one_line_naming_its_flag(tmp_path: Path, module: str, ar
 def test_a_diverging_reference_is_a_broken_task(tmp_path: Path) -> None:
     proc = evolve(tmp_path, "s", "--set", "task.lr=1e6", "--set", "evaluation.function=evaluators:evaluate")
     assert proc.returncode == 2, proc.stderr
-    assert last_line(proc.stderr).startswith("evolve: error: the task is broken: the backprop seed cannot train "
-                                             "(status diverged: non-finite loss")
+    line = last_line(proc.stderr)
+    assert line.startswith("evolve: error: the task is broken: the backprop seed cannot train (status diverged: ")
+    assert line.endswith("check the [task] settings, e.g. a smaller learning rate: --set task.lr=0.01")
     snap = snapshot(tmp_path, "s")
     assert snap["status"] == "failed"
     statuses = [(e["cand"]["origin"], e["result"]["status"]) for e in snap["controller"]["population"]]
