@@ -88,25 +88,23 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out).resolve()
     seeds = [int(s) for s in args.seeds.split(",")]
-    table = []
-    for design in args.designs.split(","):
-        found, minutes, walls = 0, [], []
-        for seed in seeds:
+    designs = args.designs.split(",")
+    table = {d: (0, [], []) for d in designs}
+    for seed in seeds:               # seed by seed, so that a run cut short has searched every design equally
+        for design in designs:
             cfg, outcome = search(design, seed, out, args.max_evals, args.workers)
             winners = retest(cfg, outcome, out, args.fresh, args.workers)
             first = first_found(outcome, winners)
-            found += bool(winners)
-            minutes += [first] if first is not None else []
-            walls.append(outcome.elapsed)
+            found, minutes, walls = table[design]
+            table[design] = (found + bool(winners), minutes + ([first] if first else []), walls + [outcome.elapsed])
             print(f"{design} seed {seed}: search {outcome.elapsed / 60:.1f} min; "
                   + ("; ".join(f"{r.name}{f' (found: {r.found})' if r.found else ''} {d:+.2f} points, "
                                f"p_holm={p:.4f}" for r, d, p in winners) or "no winner")
                   + (f"; first found as candidate {first[0]}, after {first[1]:.1f} worker-min" if first else ""),
                   flush=True)
-        table.append((design, found, minutes, walls))
     print(f"\n{'design':<8} {'init':<38} {'beats tuned backprop':>21}  {'first found: candidate, worker-min':>35}  "
           "search wall min (median)")
-    for design, found, minutes, walls in table:
+    for design, (found, minutes, walls) in table.items():
         first = ", ".join(f"#{i} {m:.1f}" for i, m in minutes) or "-"
         print(f"{design:<8} {DESIGNS[design]:<38} {found:>15} of {len(seeds)}  {first:>35}  "
               f"{statistics.median(walls) / 60:.1f}")
