@@ -1,6 +1,6 @@
 """evaluate_many against evaluate: training time per member, side by side in one run, repeated.
 
-    python benchmarks/batched_eval.py [--rounds 3] [--threads 1] [--epochs 5] [--ks 1,8,32,128]
+    python benchmarks/batched_eval.py [--rounds 3] [--threads 1] [--epochs 5] [--ks 1,8,32,128] [--devices cpu,cuda]
 
 Cases: the digits MLP (64-64, batch 64), an mnist1d-shaped MLP (40 inputs, 10 classes, 4,000 training samples of
 random data), the default search network (MNIST-1D, MLP 100-100, lr 0.4) and the ConvNet on digits. Members are one
@@ -10,7 +10,7 @@ member is the mean of a few calls on the first members, and evaluate_many's is o
 by K; the table gives the ratio many/evaluate per member (median and range over rounds), both sides with the same
 members, epochs and threads. The first table compares the two ways to run K MLPs at once that the batched evaluator
 could use: stacked weights with baddbmm against torch.func's vmap of the module (forward and backward, plain
-autograd). On a CUDA machine the tables are printed again on the GPU.
+autograd). On a CUDA machine the tables are printed again on the GPU (``--devices`` picks the devices).
 """
 from __future__ import annotations
 
@@ -135,13 +135,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--singles", type=int, default=4, help="evaluate calls per round for its time per member")
     ap.add_argument("--ks", type=lambda s: [int(v) for v in s.split(",")], default=[1, 8, 32, 128])
+    ap.add_argument("--devices", type=lambda s: s.split(","),
+                    default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     DATASETS["mnist1d_shaped"] = mnist1d_shaped
     print(f"torch {torch.__version__}, {args.threads} thread(s); target ratio <= 0.333 at K=32 on CPU")
-    table("cpu", args)
     if torch.cuda.is_available():
-        table("cuda", args)
+        print(f"cuda: {torch.cuda.get_device_name()}")
+    for device in args.devices:
+        table(device, args)
 
 
 if __name__ == "__main__":
