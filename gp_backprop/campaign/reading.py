@@ -1,8 +1,10 @@
 """A factual reading of a re-test table, generated from its statistics alone: what beats what in each setup, at which
-Holm-corrected p, what is worse, and what did not hold up (a search's win that the fresh seeds do not confirm). No
-sentence is written by hand, so the reading cannot say more than the numbers."""
+Holm-corrected p, what is worse, which rows did not train on every seed, and what did not hold up (a search's win
+that the fresh seeds do not confirm). No sentence is written by hand, so the reading cannot say more than the
+numbers."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from gp_backprop.funnel import ALPHA, Cell, Comparison, Summary, compare
@@ -40,7 +42,8 @@ def reading(cells: Sequence[Cell], reference: tuple[str, float] | None = None) -
     out: list[str] = []
     winners: dict[int, list[str]] = {}
     for label in labels:
-        out += _setup(label, sums, comps, controls, number, winners)
+        lines = _setup(label, sums, comps, controls, number, winners)
+        out += lines[:1] + _untrained(label, cells, number) + lines[1:]
     if not winners:
         out.append(f"No rule beats {_all(n)} at p < {ALPHA} after Holm's correction in any of these setups "
                    f"({', '.join(labels)}).")
@@ -85,6 +88,22 @@ def _setup(label: str, sums: list[Summary], comps: dict, controls: dict[str, str
     if not marked:
         out.append(f"{label}: no rule beats {_all(len(controls))} at p < {ALPHA} after Holm's correction.")
     return out
+
+
+def _untrained(label: str, cells: Sequence[Cell], number: dict[str, int]) -> list[str]:
+    """The rows of a setup that did not train on every seed, with their statuses: a 0.00 in the table is a row that
+    diverged (or missed a hurdle) at its lr, not a rule that learned nothing."""
+    rows = []
+    for c in cells:
+        stopped = Counter(r.status for r in c.results if r.status != "ok")
+        if c.setup.label == label and stopped:
+            name = c.finalist.name if c.finalist.control else f"rule {number[c.finalist.key]}"
+            counts = ", ".join(f"{status} on {n}" for status, n in sorted(stopped.items()))
+            rows.append(f"{name} ({counts} of {len(c.results)} seeds)")
+    if not rows:
+        return []
+    return [f"{label}: did not train on every seed at the lr each row was tuned to on its dataset in the search's "
+            f"setting (such a seed counts as 0 %): {'; '.join(rows)}."]
 
 
 def _held_up(cells: Sequence[Cell], comps: dict, label: str, reference: tuple[str, float],

@@ -55,3 +55,15 @@ def test_the_count_of_controls_is_said_as_it_is(controls):
     names = ["backprop (reference)", "g/||g||_F", "fa"][:controls]
     cells = [cell(n, A1, [x + i for x in REF], n) for i, n in enumerate(names)] + [cell("r", A1, REF)]
     assert any(("the control" if controls == 1 else "every control") in line for line in reading(cells))
+
+
+def test_rows_that_did_not_train_on_every_seed_are_named_with_their_statuses():
+    stopped = [EvalResult("diverged", message="step 7's training loss 14.3 > 4 x its start 2.31")] * 5
+    broken = Cell(Finalist("fro", "fro", "fro", control="g/||g||_F"), A2, stopped)
+    half = Cell(Finalist("r", "r", "r", 0.64), A2, [EvalResult("ok", test_acc=0.6)] * 3 + stopped[:2])
+    cells = [cell("ref", A2, REF, "backprop (reference)"), broken, half]
+    lines = reading(cells)
+    assert lines[1] == ("A2 SGD: did not train on every seed at the lr each row was tuned to on its dataset in the "
+                        "search's setting (such a seed counts as 0 %): g/||g||_F (diverged on 5 of 5 seeds); rule 1 "
+                        "(diverged on 2 of 5 seeds).")
+    assert not any("did not train" in line for line in reading(table(A1, FRO, REF)))
