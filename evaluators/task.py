@@ -60,6 +60,11 @@ class TaskSpec:
         spec = replace(self, **changes)
         return replace(spec, model=replace(spec.model, **model)) if model else spec
 
+    def in_full(self) -> "TaskSpec":
+        """The same task trained to its last epoch: no hurdles and no divergence factors, so only a non-finite loss
+        ends it early. A search's early stops save it time on bad candidates; a re-test reports full trainings."""
+        return replace(self, hurdle_epoch=0, hurdles=(), diverge_step=0.0, diverge_epoch=0.0)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

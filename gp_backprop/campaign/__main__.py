@@ -1,9 +1,10 @@
-"""``python -m gp_backprop.campaign campaigns/<name>.toml [--resume]``: a discovery campaign as one command (parser
-and main; the stages are ``runner.run_campaign``). A mistake is one line on stderr and exit code 2."""
+"""``python -m gp_backprop.campaign campaigns/<name>.toml [--resume] [--redo STAGE]``: a discovery campaign as one
+command (parser and main; the stages are ``runner.run_campaign``). A mistake is one line on stderr and exit code 2."""
 from __future__ import annotations
 
 import sys
 
+from gp_backprop.campaign.retest import STAGES
 from gp_backprop.campaign.runner import run_campaign
 from gp_backprop.campaign.searches import Stopped
 from gp_backprop.campaign.spec import Campaign, load
@@ -23,6 +24,9 @@ def parser() -> OneLineParser:
     p.add_argument("file", help="the campaign file (TOML), e.g. campaigns/mnist1d.toml")
     p.add_argument("--resume", action="store_true", help="continue a campaign that stopped (a kill, Ctrl-C)")
     p.add_argument("--overwrite", action="store_true", help="start the campaign and its searches again")
+    p.add_argument("--redo", action="append", default=[], choices=STAGES, metavar="STAGE",
+                   help="train a re-test stage again (funnel or transfer; repeatable), e.g. after a fix to its code; "
+                        "the searches and the other stage are kept")
     p.add_argument("--check", action="store_true", help="check the file, print the searches' settings and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -32,13 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     stop_on_sigterm()
     try:
-        if args.resume and args.overwrite:
-            raise ConfigError("--resume and --overwrite contradict each other; use one")
+        if args.overwrite and (args.resume or args.redo):
+            flag = "--resume" if args.resume else "--redo"
+            raise ConfigError(f"{flag} and --overwrite contradict each other; use one")
         campaign = load(args.file)
         if args.check:
             _show(campaign)
             return 0
-        text = run_campaign(campaign, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        text = run_campaign(campaign, resume=args.resume, overwrite=args.overwrite, redo=args.redo,
+                            progress=not args.no_progress)
     except (ConfigError, CheckpointError, TrackingError, BackendError, RecordError) as exc:
         fail(PROG, str(exc))
     except Stopped as exc:

@@ -3,6 +3,8 @@ then the report. Each stage's result is kept in the campaign's folder and the st
 campaign's MLflow run holds every run it makes."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gp_backprop.campaign.records import end_run, open_run
 from gp_backprop.campaign.report import write_report
 from gp_backprop.campaign.retest import STAGES, retest
@@ -13,13 +15,15 @@ from gp_backprop.campaign.state import CampaignFolder
 __all__ = ["run_campaign"]
 
 
-def run_campaign(campaign: Campaign, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> str:
-    """Run what is left of ``campaign`` and write its results folder; returns the README's text. Raises
+def run_campaign(campaign: Campaign, *, resume: bool = False, overwrite: bool = False, redo: Sequence[str] = (),
+                 progress: bool = True) -> str:
+    """Run what is left of ``campaign`` (the re-test stages in ``redo`` again) and write its results folder; returns
+    the README's text. Raises
     ``ConfigError`` (and the search's and tracking's one-line errors) for what the user must fix, ``Stopped`` when a
     signal stopped a search, ``SearchBusy`` when another process runs the campaign."""
     folder = CampaignFolder(campaign.folder, campaign.name)
     with folder.lock:
-        state = folder.start(campaign.plan, resume, overwrite, campaign.path)
+        state = folder.start(campaign.plan, resume, overwrite, campaign.path, redo)
         cfg = campaign.searches[0]
         mc, run = open_run(cfg.tracking.uri, cfg.tracking.artifacts, campaign.name, campaign.experiment,
                            state["run_id"], campaign.plan)

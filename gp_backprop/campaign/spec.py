@@ -213,7 +213,7 @@ def _transfers(items: Any, task: TaskSpec, plan: FunnelPlan, src: str) -> tuple[
     _need(isinstance(items, list) and all(isinstance(t, dict) for t in items),
           f"{src}: transfer must be a list of tables: write each as [[transfer]] with label and [transfer.task]")
     out: list[Transfer] = []
-    base = task.with_(hurdle_epoch=0, hurdles=())   # a re-test trains in full, as the funnel's setups do
+    base = task.in_full()   # a re-test trains in full, as the funnel's setups do
     for i, item in enumerate(items):
         where = f"transfer[{i}]"
         _known(item, ("label", "description", "task"), src, where)

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,25 +45,31 @@ class CampaignFolder:
         self.lock = SearchLock(self.path, name, kind="campaign")
 
     # ---- the state ----------------------------------------------------------------------------------------------
-    def start(self, plan: dict[str, str], resume: bool, overwrite: bool, source: str) -> dict[str, Any]:
-        """The state of this session: a new one, or the stopped or finished campaign's, checked to keep its plan.
-        Records the session (when, and on which commit)."""
+    def start(self, plan: dict[str, str], resume: bool, overwrite: bool, source: str,
+              redo: Sequence[str] = ()) -> dict[str, Any]:
+        """The state of this session: a new one, or the stopped or finished campaign's, checked to keep its plan,
+        with the re-test stages in ``redo`` forgotten (trained again). Records the session (when, on which
+        commit)."""
         if overwrite and self.path.exists():
             for child in self.path.iterdir():
                 if child.name != self.lock.path.name:
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         state = self._read("state.json")
         if state is None:
-            if resume:
-                raise ConfigError(f"--resume: campaign {self.name!r} has not started (no {self.path}/state.json); "
-                                  "run it without --resume")
+            if resume or redo:
+                flag = "--resume" if resume else "--redo"
+                raise ConfigError(f"{flag}: campaign {self.name!r} has not started (no {self.path}/state.json); "
+                                  f"run it without {flag}")
             state = {"version": VERSION, "name": self.name, "plan": plan, "status": "running", "run_id": "",
                      "sessions": []}
         else:
             _same_plan(state.get("plan", {}), plan, source, self.name)
-            if state.get("status") != "finished" and not resume:
+            if state.get("status") != "finished" and not (resume or redo):
                 raise ConfigError(f"campaign {self.name!r} stopped before its end; add --resume to continue it, or "
                                   "--overwrite to start it again")
+        for stage in redo:   # e.g. after a fix to the stage's code: its results go, the searches stay
+            self.forget(stage)
+            state["status"] = "running"
         if state["status"] != "finished":   # a finished campaign run again only writes its report again
             sha, dirty = code_version()
             state["sessions"].append({"started": time.strftime("%Y-%m-%d %H:%M:%S"), "commit": sha, "dirty": dirty})
@@ -82,6 +89,12 @@ class CampaignFolder:
 
     def stage_dir(self, stage: str) -> Path:
         return self.path / stage
+
+    def forget(self, stage: str) -> None:
+        """Drop a re-test stage's results and files, so that the campaign trains it again."""
+        for name in (f"{stage}.done.json", f"{stage}.cells.json"):
+            (self.path / name).unlink(missing_ok=True)
+        shutil.rmtree(self.stage_dir(stage), ignore_errors=True)
 
     def save_cells(self, stage: str, cells: list[Cell], seconds: float) -> None:
         """A re-test stage's results, before they are logged: a kill after this loses no training."""

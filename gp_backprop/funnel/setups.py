@@ -95,9 +95,7 @@ def setups(task: TaskSpec, names: typing.Sequence[str], optimizers: typing.Seque
                                  "momentum re-test SGD searches, adam re-tests Adam searches (FTPROP)")
             factor = {("sgd", "momentum"): MOMENTUM_LR_FACTOR, ("momentum", "sgd"): 1 / MOMENTUM_LR_FACTOR}
             lr = round(base.lr * factor.get((task.optimizer, opt), 1.0), 12)
-            # No early stops: the search's save time on bad candidates; a re-test reports full training.
-            out.append(Setup(name, opt, text, dataclasses.replace(base, optimizer=opt, lr=lr, hurdle_epoch=0,
-                                                                  diverge_step=0.0, diverge_epoch=0.0)))
+            out.append(Setup(name, opt, text, dataclasses.replace(base, optimizer=opt, lr=lr).in_full()))
     return out
 
 

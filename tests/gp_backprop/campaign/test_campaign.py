@@ -134,3 +134,33 @@ def test_the_published_campaigns_are_sized_as_issue_22_asks():
         assert c.funnel.top == 10 and {"A1", "A2", "A3"} <= set(c.funnel.setups) and c.funnel.seeds >= 5
         assert len(c.transfer) >= 3 and str(c.out) == f"results/{name}"
         assert {s.task for s in c.searches} == {c.searches[0].task}          # one task, pooled
+
+
+def test_redo_trains_one_re_test_stage_again_and_keeps_the_rest(unbroken, tmp_path, monkeypatch, capsys):
+    cwd = tmp_path / "copy"
+    shutil.copytree(unbroken, cwd)
+    monkeypatch.chdir(cwd)
+    kept = {p.name: p.read_bytes() for p in STATE.glob("*.done.json") if not p.name.startswith("transfer")}
+    before = json.loads((STATE / "transfer.done.json").read_text())["run_id"]
+    capsys.readouterr()
+    assert main(["tiny.toml", "--redo", "transfer", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "search tiny-s1: done" in out and "funnel: done" in out and "transfer: done" not in out
+    assert {p: (STATE / p).read_bytes() for p in kept} == kept             # searches and funnel untouched
+    after = json.loads((STATE / "transfer.done.json").read_text())["run_id"]
+    assert after != before and tables(cwd) == tables(unbroken)            # trained again, to the same table
+    transfer = [r for r in all_runs(cwd) if r.info.run_name == "funnel longer SGD"]
+    assert [r.info.run_id for r in transfer] == [after]                   # logged once: the old run is gone
+    assert "over 2 session(s)" in (OUT / "README.md").read_text()
+
+
+def test_redo_needs_a_started_campaign_and_contradicts_overwrite(tmp_path, monkeypatch, capsys):
+    shutil.copy(TINY, tmp_path / "tiny.toml")
+    monkeypatch.chdir(tmp_path)
+    for flags, message in ((["--redo", "funnel"], "--redo: campaign 'tiny' has not started"),
+                           (["--redo", "funnel", "--overwrite"], "--redo and --overwrite contradict each other")):
+        with pytest.raises(SystemExit) as info:
+            main(["tiny.toml", *flags, "--no-progress"])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and err.count("\n") == 1 and message in err
+    assert not (STATE / "state.json").exists()                           # no campaign was started

@@ -100,3 +100,18 @@ def test_a_missing_file_and_contradicting_flags_are_one_line(tmp_path, capsys):
             main(argv)
         err = capsys.readouterr().err
         assert info.value.code == 2 and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize("name", ["mnist1d", "ftprop-sign"])
+def test_every_re_test_of_a_published_campaign_trains_in_full(name):
+    """The searches stop hopeless and diverging candidates early; the funnel and the transfer report full trainings,
+    so none of the search's hurdles or divergence factors reaches their setups."""
+    from gp_backprop.campaign.retest import stage_setups
+
+    c = load(Path(__file__).parents[3] / "campaigns" / f"{name}.toml")
+    search = c.searches[0].task
+    assert search.diverge_step and search.diverge_epoch      # the searches do stop early
+    for stage in ("funnel", "transfer"):
+        for setup in stage_setups(c, stage):
+            t = setup.task
+            assert (t.hurdle_epoch, t.hurdles, t.diverge_step, t.diverge_epoch) == (0, (), 0.0, 0.0), setup.label
