@@ -91,8 +91,8 @@ def _setup(label: str, sums: list[Summary], comps: dict, controls: dict[str, str
 
 
 def _untrained(label: str, cells: Sequence[Cell], number: dict[str, int]) -> list[str]:
-    """The rows of a setup that did not train on every seed, with their statuses: a 0.00 in the table is a row that
-    diverged (or missed a hurdle) at its lr, not a rule that learned nothing."""
+    """The rows of a setup that did not train on every seed, with their statuses: a 0.00 in the table is a row whose
+    trainings did not finish at its lr (diverged, error, timeout, crashed), not a rule that learned nothing."""
     rows = []
     for c in cells:
         stopped = Counter(r.status for r in c.results if r.status != "ok")

@@ -18,9 +18,8 @@ __all__ = ["run_campaign"]
 def run_campaign(campaign: Campaign, *, resume: bool = False, overwrite: bool = False, redo: Sequence[str] = (),
                  progress: bool = True) -> str:
     """Run what is left of ``campaign`` (the re-test stages in ``redo`` again) and write its results folder; returns
-    the README's text. Raises
-    ``ConfigError`` (and the search's and tracking's one-line errors) for what the user must fix, ``Stopped`` when a
-    signal stopped a search, ``SearchBusy`` when another process runs the campaign."""
+    the README's text. Raises ``ConfigError`` (and the search's and tracking's one-line errors) for what the user
+    must fix, ``Stopped`` when a signal stopped a search, ``SearchBusy`` when another process runs the campaign."""
     folder = CampaignFolder(campaign.folder, campaign.name)
     with folder.lock:
         state = folder.start(campaign.plan, resume, overwrite, campaign.path, redo)
