@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 def _beside(name: str):   # noqa: ANN202 - a module
-    """A script beside this one (benchmarks/ is no package): replay.py's population and compare."""
+    """A script beside this one (benchmarks/ is no package): replay.py's recorded, population and compare."""
     spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -74,21 +74,16 @@ def finish(cwd: Path, proc: subprocess.Popen) -> None:
         sys.exit(f"the campaign in {cwd} failed (exit code {proc.returncode}); see {cwd / 'campaign.log'}")
 
 
-def recorded(cwd: Path, search: str) -> int:
-    journal = cwd / "mlruns" / "searches" / search / "journal.jsonl"
-    return journal.read_bytes().count(b'{"r"') if journal.exists() else 0
-
-
 def killed(cwd: Path, search: str, at: int) -> int:
     """Run the campaign, SIGKILL its process group once ``search`` has recorded ``at`` results, and resume it."""
     proc = campaign(cwd)
-    while recorded(cwd, search) < at and proc.poll() is None:
+    while replay.recorded(cwd, search) < at and proc.poll() is None:
         time.sleep(0.05)
     if proc.poll() is not None:
         sys.exit(f"the campaign in {cwd} ended before {search} recorded {at} results; see {cwd / 'campaign.log'}")
     os.killpg(proc.pid, signal.SIGKILL)   # the campaign and its workers, as kill -9 of the whole job
     proc.wait()
-    count = recorded(cwd, search)
+    count = replay.recorded(cwd, search)
     finish(cwd, campaign(cwd, "--resume"))
     return count
 
